@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+DEMO ?= demo
+
+.PHONY: install demo test test-fast bench slides clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "fruits needs Python >= 3.10; set PYTHON=python3.11")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/fruits sample $(DEMO)/photos --n-per-class 40
+	$(VENV)/bin/fruits run $(DEMO)/photos $(DEMO)/output --weights auto
+	@echo "demo outputs are in $(DEMO)/output (open them with: $(VENV)/bin/fruits serve $(DEMO)/output)"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser"
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache build dist src/*.egg-info

@@ -1,0 +1,5 @@
+import sys
+
+from fruits.cli.main import main
+
+sys.exit(main())

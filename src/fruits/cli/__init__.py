@@ -1,0 +1,1 @@
+"""The `fruits` command. The only layer that turns errors into exit codes."""

@@ -1,0 +1,79 @@
+"""`fruits` entry point: one parser, one sub-command per module, errors turned into exit codes here only.
+
+Exit codes: 0 success, 1 an unexpected failure (a bug: the traceback is shown), 2 a problem the user can
+fix (one line on stderr), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..errors import FruitsError
+
+# Each module exposes add_parser(subparsers); the handler is stored as the `handler` default.
+_COMMAND_MODULES = ("run", "sample", "evaluate", "identify", "serve", "cloud")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: same one-line style, exit 2
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(f"{message} (see {self.prog} --help)"))
+
+
+def _fail(message: str) -> int:
+    print(f"fruits: error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = _Parser(prog="fruits", description="Fruit photos -> MobileNetV2 features on Spark -> PCA.")
+    parser.add_argument("--version", action="version", version=f"fruits {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"fruits.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"fruits.cli.{name}":
+                continue  # a sub-command that is not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("fruits: %(message)s"))
+    root = logging.getLogger("fruits")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter (CPU features, oneDNN notes) is not actionable for a user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    _configure_logging(args.quiet)
+    try:
+        return int(args.handler(args) or 0)
+    except FruitsError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("fruits: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""`fruits run INPUT OUTPUT`: the Spark pipeline (features, PCA, Parquet + CSV, manifest)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..config import build_run_config, read_config_file
+from ..engines import DEFAULT_ENGINE, ENGINES
+from ..errors import UsageError
+
+log = logging.getLogger("fruits")
+
+_UNITS = {"": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """'50MB', '512k', '1048576' -> bytes."""
+    raw = text.strip().lower().replace(" ", "")
+    number = raw.rstrip("kmgb")
+    unit = raw[len(number) :]
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 50MB, 512k, 1048576)") from None
+    if unit not in _UNITS or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 50MB, 512k, 1048576)")
+    return int(value * _UNITS[unit])
+
+
+def parse_conf(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
+def add_run_options(parser: argparse.ArgumentParser, weights_default_help: str = "imagenet") -> None:
+    """Options shared by `fruits run` and the commands that start it elsewhere (e.g. on EMR)."""
+    parser.add_argument(
+        "--weights",
+        help=f"imagenet (Keras download, driver only), auto (imagenet, else random with a warning), a path or "
+        f"s3:// URI of a MobileNetV2 .weights.h5 file, or random[:SEED] (default: {weights_default_help})",
+    )
+    parser.add_argument("--image-size", type=int, help="square model input in pixels, 32-512 (default: 224)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--variance", type=float, help="keep the fewest components reaching this variance (default 0.95)")
+    choice.add_argument("--k", type=int, help="keep exactly K components instead")
+    parser.add_argument("--engine", choices=ENGINES, help=f"inference engine on the executors (default: {DEFAULT_ENGINE})")
+    parser.add_argument("--batch-size", type=int, help="images per inference call (default: 64)")
+    parser.add_argument("--max-bytes", type=parse_size, help="larger files are errors, not crashes (default: 50MB)")
+    parser.add_argument("--max-pixels", type=int, help="larger images are refused as bombs (default: 40000000)")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="featurize photos with MobileNetV2 on Spark, reduce with PCA, write Parquet + CSV",
+        description="Read every .jpg/.jpeg/.png under INPUT (label = folder, split = Training/Test above it), "
+        "compute MobileNetV2 features on Spark with weights broadcast from the driver, fit a PCA, and write "
+        "features/, pca/, pca_csv/, errors/, pca_model/ and manifest.json under OUTPUT.",
+    )
+    parser.add_argument("input", metavar="INPUT", help="folder or URI of photos (path, file://, s3://, s3a://, hdfs://)")
+    parser.add_argument("output", metavar="OUTPUT", help="folder or URI to write the results to")
+    add_run_options(parser)
+    parser.add_argument("--master", help="Spark master (default: local[*]; on EMR spark-submit sets yarn)")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="write into a non-empty OUTPUT that holds no fruits run")
+    parser.add_argument("--threads", type=int, help="threads per inference call (default: cores of one Spark task)")
+    parser.add_argument("--arrow-batch-rows", type=int, help="rows per Arrow batch sent to Python (default: 512)")
+    parser.add_argument("--conf", type=parse_conf, action="append", metavar="KEY=VALUE",
+                        help="extra Spark setting, repeatable (e.g. --conf spark.executor.memory=4g)")
+    parser.add_argument("--packages", action="append", metavar="GROUP:ARTIFACT:VERSION",
+                        help="Maven package for spark.jars.packages, repeatable")
+    parser.add_argument("--config", metavar="FILE", help="TOML file with a [run] table of defaults for these flags")
+    parser.set_defaults(handler=handle)
+
+
+def config_from_args(args: argparse.Namespace):
+    flags = {key: getattr(args, key, None) for key in (
+        "input", "output", "weights", "image_size", "variance", "k", "master", "engine", "batch_size",
+        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows")}
+    flags["spark_conf"] = dict(args.conf or [])
+    flags["packages"] = tuple(args.packages or ())
+    return build_run_config(flags, file_values=read_config_file(getattr(args, "config", None), "run"))
+
+
+def handle(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    log.info("starting Spark (%s)", config.master)
+    from ..spark.job import run_pipeline
+    from ..spark.session import build_spark_session
+
+    try:
+        spark = build_spark_session(config.master, "fruits run", config.spark_conf, config.packages)
+    except Exception as exc:  # noqa: BLE001 - no Java, bad master URL, unresolvable packages
+        raise UsageError(f"cannot start Spark with master {config.master!r}: {str(exc).splitlines()[0][:200]}") from None
+    try:
+        manifest = run_pipeline(config, spark)
+    finally:
+        spark.stop()
+    timings = manifest["timings_s"]
+    print(
+        f"done: {manifest['n_features']} of {manifest['n_input']} images featurized, {manifest['n_errors']} errors, "
+        f"k={manifest['k']} components keep {manifest['cumulative_variance']:.4f} of the variance\n"
+        f"timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items()) + "\n"
+        f"outputs: {manifest['output']} (manifest.json, features/, pca/, pca_csv/, errors/, pca_model/)",
+        file=sys.stdout,
+    )
+    if manifest["weights"].get("warning"):
+        print(f"WARNING: {manifest['weights']['warning']}", file=sys.stderr)
+    return 0

@@ -1,0 +1,50 @@
+"""From image bytes to features, batch by batch: decode, stack, predict. Pure (no Spark).
+
+The Spark UDF and `fruits identify` both call `extract_features`, so a photo is treated the same way in a
+run and in the identify service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engines import Predictor
+from .errors import ImageDecodeError
+from .images import ImageLimits, decode_and_resize
+
+
+@dataclass
+class Extraction:
+    """Per input, in order: a float32 (1280,) array or None, and None or the one-line reason it failed."""
+
+    features: list[np.ndarray | None]
+    errors: list[str | None]
+
+
+def extract_features(
+    contents: Sequence[bytes | None],
+    predictor: Predictor,
+    image_size: int,
+    limits: ImageLimits = ImageLimits(),
+    batch_size: int = 64,
+) -> Extraction:
+    features: list[np.ndarray | None] = [None] * len(contents)
+    errors: list[str | None] = [None] * len(contents)
+    for start in range(0, len(contents), batch_size):
+        pixels: list[np.ndarray] = []
+        rows: list[int] = []
+        for row in range(start, min(start + batch_size, len(contents))):
+            try:
+                pixels.append(decode_and_resize(contents[row], image_size, limits))
+                rows.append(row)
+            except ImageDecodeError as exc:
+                errors[row] = str(exc)
+        if not pixels:
+            continue
+        batch = predictor.predict(np.stack(pixels))
+        for row, vector in zip(rows, batch):
+            features[row] = vector
+    return Extraction(features, errors)

@@ -1,0 +1,220 @@
+"""The feature extractor: MobileNetV2 without its classifier, global average pooling, 1,280 floats per image.
+
+Pure building block (no Spark). TensorFlow/Keras is imported lazily: executors of the LiteRT engine never
+import it, and `fruits --help` stays fast.
+
+The model takes uint8 RGB images and scales them to [-1, 1] inside its graph (what
+`keras.applications.mobilenet_v2.preprocess_input` does), so the Python side only hands over bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError, WeightsError
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIM = 1280
+MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 512
+# Keras ships ImageNet weights of the headless MobileNetV2 for these input sizes only; others reuse 224's.
+IMAGENET_SIZES = (96, 128, 160, 192, 224)
+
+_RANDOM_SPEC = re.compile(r"^random(?::(\d+))?$")
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """What `--weights` asked for, parsed: kind is imagenet, auto, random or file."""
+
+    kind: str
+    location: str | None = None
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> WeightsSpec:
+        text = (text or "").strip()
+        if text in ("imagenet", "auto"):
+            return cls(kind=text)
+        match = _RANDOM_SPEC.match(text)
+        if match:
+            return cls(kind="random", seed=int(match.group(1) or 0))
+        if text.startswith("random"):
+            raise UsageError(f"bad --weights {text!r}: use random or random:SEED with an integer seed")
+        if not text:
+            raise UsageError("empty --weights: use imagenet, random[:SEED] or a path/s3:// URI to a .weights.h5 file")
+        return cls(kind="file", location=text)
+
+    def describe(self) -> str:
+        if self.kind == "random":
+            return f"random:{self.seed}"
+        if self.kind == "file":
+            return str(self.location)
+        return self.kind
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """Weights as loaded on the driver: the arrays to broadcast and where they came from."""
+
+    arrays: list[np.ndarray]
+    source: str
+    sha256: str
+    file_sha256: str | None = None
+    warning: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in self.arrays))
+
+
+def validate_image_size(size: int) -> int:
+    if not isinstance(size, int) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        raise UsageError(
+            f"bad --image-size {size!r}: MobileNetV2 takes square inputs from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} "
+            "pixels (224 is the standard, 160 is faster)"
+        )
+    return size
+
+
+def weights_sha256(arrays: list[np.ndarray]) -> str:
+    """A digest of the broadcast payload: every array's dtype, shape and bytes, in layer order."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def configure_tensorflow_threads(threads: int | None) -> None:
+    """Pin TensorFlow's thread pools before it starts (one Spark task slot = one core, no oversubscription)."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        # TensorFlow already started in this process (a reused worker): its pools are set for good.
+        pass
+
+
+def build_backbone(image_size: int, weights: str | None = None):
+    """The headless MobileNetV2 with average pooling (Keras's own architecture code)."""
+    import keras
+
+    return keras.applications.MobileNetV2(
+        input_shape=(image_size, image_size, 3),
+        include_top=False,
+        weights=weights,
+        pooling="avg",
+    )
+
+
+def build_feature_model(image_size: int, weights: list[np.ndarray] | None = None):
+    """uint8 (N, S, S, 3) -> float32 (N, 1280): scaling to [-1, 1] in the graph, then the backbone."""
+    import keras
+
+    backbone = build_backbone(image_size)
+    if weights is not None:
+        backbone.set_weights(weights)
+    pixels = keras.Input((image_size, image_size, 3), dtype="uint8", name="pixels")
+    scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(keras.ops.cast(pixels, "float32"))
+    features = backbone(scaled)
+    return keras.Model(pixels, features, name="fruits_mobilenet_v2")
+
+
+ReadBytes = Callable[[str], bytes]
+
+
+def _read_local(path: str) -> bytes:
+    if path.startswith("file://"):
+        path = path[len("file://") :]
+    elif path.startswith("file:"):
+        path = path[len("file:") :]
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def load_weights(spec: WeightsSpec, image_size: int, read_bytes: ReadBytes | None = None) -> LoadedWeights:
+    """Load the backbone weights on the driver, once. Executors receive them by broadcast.
+
+    `read_bytes` reads a weights file from any URI the caller can reach (the Spark job passes a Hadoop
+    FileSystem reader so `s3://` works on EMR); local paths are read directly.
+    """
+    validate_image_size(image_size)
+    if spec.kind == "auto":
+        try:
+            return load_weights(WeightsSpec("imagenet"), image_size, read_bytes)
+        except WeightsError as exc:
+            loaded = load_weights(WeightsSpec("random", seed=0), image_size, read_bytes)
+            warning = (
+                f"ImageNet weights are not reachable ({exc}); using RANDOM weights: features and PCA are "
+                "only good for a smoke test"
+            )
+            return LoadedWeights(loaded.arrays, "auto->random:0", loaded.sha256, None, warning)
+    if spec.kind == "imagenet":
+        return _load_imagenet(image_size)
+    if spec.kind == "random":
+        import keras
+
+        keras.utils.set_random_seed(spec.seed)
+        arrays = [np.asarray(a, dtype=np.float32) for a in build_backbone(image_size).get_weights()]
+        return LoadedWeights(arrays, f"random:{spec.seed}", weights_sha256(arrays))
+    return _load_file(spec.location or "", image_size, read_bytes)
+
+
+def _load_imagenet(image_size: int) -> LoadedWeights:
+    if image_size not in IMAGENET_SIZES:
+        log.warning("ImageNet weights exist for sizes %s; Keras will use the 224 ones at %d", IMAGENET_SIZES, image_size)
+    try:
+        model = build_backbone(image_size, weights="imagenet")
+    except Exception as exc:  # noqa: BLE001 - download errors come as many types (URLError, OSError, ...)
+        raise WeightsError(
+            f"cannot get the ImageNet weights ({type(exc).__name__}: {str(exc)[:160]}); with no internet, pass "
+            "--weights PATH_OR_S3_URI to a MobileNetV2 .weights.h5 file (or random[:SEED] for a smoke run)"
+        ) from None
+    arrays = [np.asarray(a, dtype=np.float32) for a in model.get_weights()]
+    return LoadedWeights(arrays, "imagenet", weights_sha256(arrays))
+
+
+def _load_file(location: str, image_size: int, read_bytes: ReadBytes | None) -> LoadedWeights:
+    is_local = "://" not in location or location.startswith("file:")
+    if is_local:
+        path = location[len("file://") :] if location.startswith("file://") else location
+        if not os.path.isfile(path):
+            raise WeightsError(f"weights file not found: {location} (give a readable .weights.h5 path or s3:// URI)")
+    try:
+        data = (_read_local if is_local or read_bytes is None else read_bytes)(location)
+    except WeightsError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise WeightsError(f"cannot read weights file {location}: {type(exc).__name__}: {str(exc)[:160]}") from None
+    file_sha = hashlib.sha256(data).hexdigest()
+    backbone = build_backbone(image_size)
+    # Keras recognises the format by the file name, so the bytes go to a temporary file of the right suffix.
+    suffix = ".weights.h5" if location.endswith(".weights.h5") else os.path.splitext(location)[1] or ".weights.h5"
+    with tempfile.TemporaryDirectory(prefix="fruits-weights-") as tmp:
+        local = os.path.join(tmp, "backbone" + suffix)
+        with open(local, "wb") as handle:
+            handle.write(data)
+        try:
+            backbone.load_weights(local)
+        except Exception as exc:  # noqa: BLE001 - h5py, ValueError on shape mismatch, ...
+            raise WeightsError(
+                f"weights file {location} does not fit MobileNetV2(include_top=False): "
+                f"{type(exc).__name__}: {str(exc)[:160]}"
+            ) from None
+    arrays = [np.asarray(a, dtype=np.float32) for a in backbone.get_weights()]
+    return LoadedWeights(arrays, location, weights_sha256(arrays), file_sha256=file_sha)

@@ -1,0 +1,1 @@
+"""The Spark job: discovery, featurization, PCA and writes. Imports the pure building blocks, never the CLI."""

@@ -1,0 +1,41 @@
+"""Featurization on the executors: an iterator pandas UDF that builds the model once per Python worker.
+
+The driver broadcasts the engine payload (weights, or the LiteRT flatbuffer made from them) with
+`SparkContext.broadcast`; a worker reads it only the first time it meets this job's key and reuses its
+predictor across every Arrow batch and task after that (`fruits.engines.load_predictor`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd  # pandas UDF type hints are resolved from module globals
+
+from ..engines import EngineSpec, load_predictor
+from ..extract import extract_features
+from ..images import ImageLimits
+
+RESULT_SCHEMA = "features array<float>, error string"
+
+
+def make_featurize_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, batch_size: int):
+    """A pandas UDF: Series of image bytes -> DataFrame(features: array<float> | null, error: str | null)."""
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf(RESULT_SCHEMA)
+    def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        predictor = load_predictor(spec, lambda: payload_broadcast.value)
+        for contents in batches:
+            result = extract_features(list(contents), predictor, spec.image_size, limits, batch_size)
+            yield pd.DataFrame({"features": result.features, "error": result.errors})
+
+    return featurize
+
+
+def featurize_images(images, featurize_udf):
+    """path, label, split, features, error (exactly one of the last two is null)."""
+    from pyspark.sql import functions as F
+
+    # The struct is materialised once, then split: the UDF runs once per row, not once per field.
+    scored = images.select("path", "label", "split", featurize_udf(F.col("content")).alias("result"))
+    return scored.select("path", "label", "split", "result.features", "result.error")

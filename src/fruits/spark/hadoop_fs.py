@@ -1,0 +1,68 @@
+"""File operations on any Hadoop URI (local, s3a://, s3:// on EMR, hdfs://) through Spark's JVM.
+
+Spark already knows how to reach every storage the job uses; going through its Hadoop FileSystem keeps one
+code path for the laptop and the cluster (no boto3 in the job).
+"""
+
+from __future__ import annotations
+
+
+class HadoopFS:
+    def __init__(self, spark):
+        self._jvm = spark.sparkContext._jvm
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def _path(self, uri: str):
+        return self._jvm.org.apache.hadoop.fs.Path(uri)
+
+    def _fs(self, uri: str):
+        return self._path(uri).getFileSystem(self._conf)
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._fs(uri).exists(self._path(uri)))
+
+    def is_dir(self, uri: str) -> bool:
+        fs = self._fs(uri)
+        path = self._path(uri)
+        return bool(fs.exists(path) and fs.getFileStatus(path).isDirectory())
+
+    def list_names(self, uri: str) -> list[str]:
+        fs = self._fs(uri)
+        path = self._path(uri)
+        if not fs.exists(path):
+            return []
+        return [status.getPath().getName() for status in fs.listStatus(path)]
+
+    def mkdirs(self, uri: str) -> None:
+        self._fs(uri).mkdirs(self._path(uri))
+
+    def delete(self, uri: str, recursive: bool = True) -> None:
+        fs = self._fs(uri)
+        path = self._path(uri)
+        if fs.exists(path):
+            fs.delete(path, recursive)
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        stream = self._fs(uri).create(self._path(uri), True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+    def read_bytes(self, uri: str) -> bytes:
+        fs = self._fs(uri)
+        path = self._path(uri)
+        length = fs.getFileStatus(path).getLen()
+        stream = fs.open(path)
+        try:
+            buffer = self._jvm.java.io.ByteArrayOutputStream()
+            self._jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, buffer, 1 << 20, False)
+            data = bytes(buffer.toByteArray())
+        finally:
+            stream.close()
+        if len(data) != length:
+            raise OSError(f"short read of {uri}: {len(data)} of {length} bytes")
+        return data
+
+    def rename(self, src: str, dst: str) -> bool:
+        return bool(self._fs(src).rename(self._path(src), self._path(dst)))

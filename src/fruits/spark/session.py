@@ -1,0 +1,67 @@
+"""Spark session for the job: Arrow on, the venv's Python on the workers, quiet logs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from importlib import resources
+
+log = logging.getLogger(__name__)
+
+
+def _log4j_file() -> str:
+    return str(resources.files("fruits.spark").joinpath("log4j2.properties"))
+
+
+def build_spark_session(
+    master: str = "local[*]",
+    app_name: str = "fruits",
+    conf: Mapping[str, str] | None = None,
+    packages: tuple[str, ...] = (),
+    driver_memory: str = "4g",
+):
+    """Create (or reuse) the SparkSession.
+
+    In local mode the Python workers are started with this interpreter (`PYSPARK_PYTHON`): the system
+    Python would not find pandas, pyarrow or this package. On a cluster the cluster's setting wins.
+    """
+    from pyspark.sql import SparkSession
+
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name).master(master)
+    settings = {
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # A long-lived Python worker keeps its model between tasks (see fruits.engines).
+        "spark.python.worker.reuse": "true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() else "false",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log4j_file()}",
+        # Photos are small files: many per partition instead of one task per handful of files.
+        "spark.sql.files.maxPartitionBytes": str(16 * 1024 * 1024),
+    }
+    if master.startswith("local"):
+        settings["spark.driver.memory"] = driver_memory
+    if packages:
+        settings["spark.jars.packages"] = ",".join(packages)
+    settings.update(conf or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def task_cpus(spark) -> int:
+    """Cores one Spark task may use: the thread budget of one inference engine (no oversubscription)."""
+    try:
+        return max(1, int(spark.conf.get("spark.task.cpus", "1")))
+    except ValueError:
+        return 1
+
+
+def default_parallelism(spark) -> int:
+    return max(1, spark.sparkContext.defaultParallelism)

@@ -1,0 +1,70 @@
+"""Storage locations: local paths, `file://`, `s3://`, `s3a://` and any other Hadoop URI (pure helpers).
+
+Spark reads and writes every location through Hadoop's FileSystem API, so the pipeline handles URIs as
+strings; this module only normalises them and tells local from remote.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlparse
+
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+# A Windows drive letter ("C:\\...") is not a URI scheme.
+_DRIVE = re.compile(r"^[a-zA-Z]:[\\/]")
+
+
+def scheme(location: str) -> str | None:
+    """The URI scheme in lower case (`s3`, `s3a`, `file`, `hdfs` ...), or None for a bare path."""
+    if _DRIVE.match(location):
+        return None
+    match = _SCHEME.match(location)
+    return match.group(1).lower() if match else None
+
+
+def is_local(location: str) -> bool:
+    return scheme(location) in (None, "file")
+
+
+def is_s3(location: str) -> bool:
+    return scheme(location) in ("s3", "s3a", "s3n")
+
+
+def local_path(location: str) -> str:
+    """The file-system path of a local location (`file:///x`, `file:/x` or `/x`)."""
+    if scheme(location) == "file":
+        parsed = urlparse(location)
+        return parsed.path or "/"
+    return location
+
+
+def qualify(location: str, local_default: bool = True) -> str:
+    """A URI Spark resolves the same way wherever it runs.
+
+    A bare path means the local disk in local mode (`file://` + absolute path); on a cluster it is left to
+    Spark, which resolves it against the cluster's default file system (HDFS on EMR).
+    """
+    location = location.strip()
+    if scheme(location) is None:
+        if not local_default:
+            return location
+        return "file://" + os.path.abspath(os.path.expanduser(location))
+    if scheme(location) == "file":
+        return "file://" + os.path.abspath(local_path(location))
+    return location
+
+
+def join(base: str, *parts: str) -> str:
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def split_s3(location: str) -> tuple[str, str]:
+    """(bucket, key) of an `s3://bucket/key` style URI."""
+    parsed = urlparse(location)
+    if not is_s3(location) or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {location}")
+    return parsed.netloc, parsed.path.lstrip("/")

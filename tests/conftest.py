@@ -46,3 +46,41 @@ def spark():
                                   driver_memory="2g")
     yield session
     session.stop()
+
+
+def run_fixture_pipeline(spark, input_dir, output_dir, **overrides):
+    """Run `fruits run` in-process on the shared test Spark session; return the manifest."""
+    from fruits.config import RunConfig
+    from fruits.spark.job import run_pipeline
+
+    config = RunConfig(input=str(input_dir), output=str(output_dir), **overrides)
+    return run_pipeline(config, spark)
+
+
+@pytest.fixture(scope="session")
+def synthetic_photos(tmp_path_factory) -> Path:
+    """A small synthetic Fruits-360-style dataset: 5 kinds x 8 photos (6 Training, 2 Test)."""
+    from fruits.sample import generate_sample
+
+    directory = tmp_path_factory.mktemp("synthetic") / "photos"
+    generate_sample(str(directory), n_per_class=8, test_fraction=0.25, seed=7)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(spark, synthetic_photos, tmp_path_factory) -> Path:
+    """A complete `fruits run` OUTPUT on the synthetic photos (random weights, 96 px: fast)."""
+    output = tmp_path_factory.mktemp("synthetic-run") / "output"
+    run_fixture_pipeline(spark, synthetic_photos, output, weights="random:3", image_size=96, k=8)
+    return output
+
+
+@pytest.fixture(scope="session")
+def shared_run(spark, shared_sample, shared_weights, tmp_path_factory) -> Path:
+    """A complete `fruits run` OUTPUT on the shared Fruits-360 sample with the shared pretrained weights.
+
+    Computed once per test session (about a minute) and shared by the pipeline, evaluation and web tests.
+    """
+    output = tmp_path_factory.mktemp("shared-run") / "output"
+    run_fixture_pipeline(spark, shared_sample, output, weights=str(shared_weights), image_size=224)
+    return output

@@ -22,6 +22,7 @@ class Extraction:
 
     features: list[np.ndarray | None]
     errors: list[str | None]
+    inference_calls: int = 0
 
 
 def extract_features(
@@ -31,8 +32,7 @@ def extract_features(
     limits: ImageLimits = ImageLimits(),
     batch_size: int = 64,
 ) -> Extraction:
-    features: list[np.ndarray | None] = [None] * len(contents)
-    errors: list[str | None] = [None] * len(contents)
+    result = Extraction([None] * len(contents), [None] * len(contents))
     for start in range(0, len(contents), batch_size):
         pixels: list[np.ndarray] = []
         rows: list[int] = []
@@ -41,10 +41,11 @@ def extract_features(
                 pixels.append(decode_and_resize(contents[row], image_size, limits))
                 rows.append(row)
             except ImageDecodeError as exc:
-                errors[row] = str(exc)
+                result.errors[row] = str(exc)
         if not pixels:
             continue
         batch = predictor.predict(np.stack(pixels))
+        result.inference_calls += 1
         for row, vector in zip(rows, batch):
-            features[row] = vector
-    return Extraction(features, errors)
+            result.features[row] = vector
+    return result

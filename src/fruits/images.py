@@ -82,7 +82,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         array = np.asarray(image, dtype=np.float64)
         peak = 65535.0 if mode.startswith("I;16") or array.max(initial=0) > 255 else 255.0
         gray = np.clip(np.rint(array * (255.0 / peak)), 0, 255).astype(np.uint8)
-        return Image.fromarray(gray, mode="L").convert("RGB")
+        return Image.fromarray(gray).convert("RGB")
     if mode == "P":
         image = image.convert("RGBA")
         mode = "RGBA"

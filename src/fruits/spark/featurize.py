@@ -11,22 +11,48 @@ from collections.abc import Iterator
 
 import pandas as pd  # pandas UDF type hints are resolved from module globals
 
-from ..engines import EngineSpec, load_predictor
+from ..engines import EngineSpec, build_count, load_predictor
 from ..extract import extract_features
 from ..images import ImageLimits
 
 RESULT_SCHEMA = "features array<float>, error string"
 
 
-def make_featurize_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, batch_size: int):
+class FeaturizeCounters:
+    """Spark accumulators the workers add to: model builds and inference calls, read back by the driver."""
+
+    def __init__(self, spark):
+        context = spark.sparkContext
+        self.model_builds = context.accumulator(0)
+        self.arrow_batches = context.accumulator(0)
+        self.inference_calls = context.accumulator(0)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "model_builds": self.model_builds.value,
+            "arrow_batches": self.arrow_batches.value,
+            "inference_calls": self.inference_calls.value,
+        }
+
+
+def make_featurize_udf(
+    spec: EngineSpec, payload_broadcast, limits: ImageLimits, batch_size: int, counters: FeaturizeCounters
+):
     """A pandas UDF: Series of image bytes -> DataFrame(features: array<float> | null, error: str | null)."""
     from pyspark.sql.functions import pandas_udf
 
+    model_builds, arrow_batches, inference_calls = (
+        counters.model_builds, counters.arrow_batches, counters.inference_calls)
+
     @pandas_udf(RESULT_SCHEMA)
     def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        builds_before = build_count()
         predictor = load_predictor(spec, lambda: payload_broadcast.value)
+        model_builds.add(build_count() - builds_before)
         for contents in batches:
             result = extract_features(list(contents), predictor, spec.image_size, limits, batch_size)
+            arrow_batches.add(1)
+            inference_calls.add(result.inference_calls)
             yield pd.DataFrame({"features": result.features, "error": result.errors})
 
     return featurize

@@ -25,8 +25,8 @@ from ..engines import EngineSpec, prepare_payload
 from ..errors import InputNotFoundError, NoImagesError, OutputError, PipelineError
 from ..model import FEATURE_DIM, load_weights
 from ..storage import join, qualify
-from .discover import list_images, read_images
-from .featurize import featurize_images, make_featurize_udf
+from .discover import EMPTY_FILE_REASON, count_listed, listing, load_files, skipped_files, with_content
+from .featurize import FeaturizeCounters, featurize_images, make_featurize_udf
 from .hadoop_fs import HadoopFS
 from .pca import fit_pca, pca_csv_columns, project, projection_dataframe
 from .progress import TaskProgress
@@ -125,22 +125,29 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
 
     uri = {name: join(output_uri, name) for name in outputs.RESULT_DIRS}
     stage(f"[2/5] featurizing images under {input_uri} (engine {config.engine}, {config.image_size}px)")
-    n_input = list_images(spark, input_uri).count()
+    files = load_files(spark, input_uri)
+    n_input = count_listed(files)
     if n_input == 0:
         raise NoImagesError(f"no .jpg, .jpeg or .png file under INPUT {input_uri}")
-    log.info("found %d image files", n_input)
-    images = read_images(spark, input_uri, config.max_bytes)
-    udf = make_featurize_udf(spec, broadcast, config.limits, config.batch_size)
+    n_scanned = listing(files).count()
+    # Spark's scans drop zero-byte files; they are still photos the user gave us, so they become errors.
+    empty = skipped_files(spark, files) if n_scanned < n_input else []
+    log.info("found %d image files%s", n_input, f" ({len(empty)} of them empty)" if empty else "")
+    counters = FeaturizeCounters(spark)
+    udf = make_featurize_udf(spec, broadcast, config.limits, config.batch_size, counters)
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN.
-    featurized = featurize_images(images, udf).persist(StorageLevel.DISK_ONLY)
+    featurized = featurize_images(with_content(files, config.max_bytes), udf).persist(StorageLevel.DISK_ONLY)
     try:
         with TaskProgress(spark, "featurize"):
             ok = featurized.filter(F.col("error").isNull()).select("path", "label", "split", "features")
             _write(ok.write.mode("overwrite"), "parquet", uri[outputs.FEATURES])
             failed = featurized.filter(F.col("error").isNotNull()).select("path", F.col("error").alias("reason"))
+            if empty:
+                failed = failed.unionByName(
+                    spark.createDataFrame([(path, EMPTY_FILE_REASON) for path in empty], "path string, reason string"))
             _write(failed.write.mode("overwrite"), "parquet", uri[outputs.ERRORS])
     finally:
         featurized.unpersist()
@@ -206,6 +213,8 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
             "broadcast_bytes": weights.nbytes,
             "warning": weights.warning,
         },
+        # Measured on the workers: the model is built once per Python worker, not per batch or task.
+        "featurize_counters": counters.as_dict(),
         "broadcast": {
             "engine_payload_bytes": len(payload_bytes),
             "engine_payload_sha256": hashlib.sha256(payload_bytes).hexdigest(),

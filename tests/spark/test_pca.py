@@ -1,0 +1,42 @@
+"""Spark PCA equals scikit-learn's on the same features; k is the smallest reaching the target."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.decomposition import PCA as SkPCA
+
+from fruits.model import FEATURE_DIM
+from fruits.spark.pca import fit_pca, project
+
+
+@pytest.fixture(scope="module")
+def features(spark, synthetic_run):
+    return spark.read.parquet(str(synthetic_run / "features")).orderBy("path")
+
+
+def test_spectrum_and_projection_equal_scikit_learn(spark, features):
+    fit = fit_pca(features, FEATURE_DIM, 0.95, k=8)
+    rows = features.toPandas()
+    x = np.stack(rows["features"].to_numpy()).astype(np.float64)
+    reference = SkPCA(n_components=min(x.shape) - 1, svd_solver="full").fit(x)
+    n = len(reference.explained_variance_ratio_)
+    np.testing.assert_allclose(fit.projection.explained_variance_ratio[:n], reference.explained_variance_ratio_,
+                               atol=1e-6)
+    assert abs(fit.projection.explained_variance_ratio[n:]).max() < 1e-6  # rank n: the rest is zero
+    projected, broadcast = project(features, fit.projection, spark)
+    ours = np.stack(projected.orderBy("path").toPandas()["pca"].to_numpy())
+    theirs = reference.transform(x)[:, :8]
+    broadcast.destroy()
+    for component in range(8):
+        corr = np.corrcoef(ours[:, component], theirs[:, component])[0, 1]
+        assert abs(corr) > 0.9999, f"component {component + 1}: |corr| = {abs(corr)}"
+
+
+@pytest.mark.parametrize("target", [0.5, 0.8, 0.95, 0.99])
+def test_k_is_the_smallest_reaching_the_variance_target(features, target):
+    fit = fit_pca(features, FEATURE_DIM, target)
+    cumulative = np.cumsum(fit.projection.explained_variance_ratio)
+    k = fit.projection.k
+    assert cumulative[k - 1] >= target - 1e-9
+    assert k == 1 or cumulative[k - 2] < target
+    assert fit.k_source == "variance"

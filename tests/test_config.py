@@ -1,0 +1,59 @@
+import pytest
+
+from fruits.config import build_run_config, read_config_file
+from fruits.errors import UsageError
+
+BASE = {"input": "in", "output": "out"}
+
+
+def test_defaults():
+    config = build_run_config(BASE, env={})
+    assert (config.weights, config.image_size, config.variance, config.k, config.master, config.engine) == (
+        "imagenet", 224, 0.95, None, "local[*]", "litert")
+
+
+def test_flags_beat_env_beat_file(tmp_path):
+    path = tmp_path / "fruits.toml"
+    path.write_text('[run]\nimage_size = 128\nweights = "random:1"\nmaster = "local[1]"\n')
+    file_values = read_config_file(str(path), "run")
+    env = {"FRUITS_IMAGE_SIZE": "160", "FRUITS_WEIGHTS": "random:2"}
+    config = build_run_config({**BASE, "image_size": 96}, env=env, file_values=file_values)
+    assert config.image_size == 96  # flag
+    assert config.weights == "random:2"  # env over file
+    assert config.master == "local[1]"  # file over default
+
+
+@pytest.mark.parametrize(
+    "flags, env, message",
+    [
+        ({"image_size": 8}, {}, "--image-size"),
+        ({"image_size": 5000}, {}, "--image-size"),
+        ({"variance": 0.0}, {}, "--variance"),
+        ({"variance": 1.5}, {}, "--variance"),
+        ({"k": 0}, {}, "--k"),
+        ({"k": 2000}, {}, "--k"),
+        ({"batch_size": 0}, {}, "--batch-size"),
+        ({"engine": "torch"}, {}, "--engine"),
+        ({"weights": "random:abc"}, {}, "--weights"),
+        ({"weights": " "}, {}, "--weights"),
+        ({"master": " "}, {}, "--master"),
+        ({}, {"FRUITS_IMAGE_SIZE": "big"}, "FRUITS_IMAGE_SIZE"),
+        ({"input": ""}, {}, "INPUT"),
+    ],
+)
+def test_bad_values_are_refused_with_the_flag_named(flags, env, message):
+    with pytest.raises(UsageError, match=message):
+        build_run_config({**BASE, **flags}, env=env)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(UsageError, match="not found"):
+        read_config_file(str(tmp_path / "missing.toml"), "run")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run\n")
+    with pytest.raises(UsageError, match="cannot read"):
+        read_config_file(str(bad), "run")
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[run]\nimgsize = 3\n")
+    with pytest.raises(UsageError, match="unknown key"):
+        build_run_config(BASE, env={}, file_values=read_config_file(str(unknown), "run"))

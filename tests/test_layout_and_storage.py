@@ -1,0 +1,30 @@
+import pytest
+
+from fruits.layout import label_and_split
+from fruits.storage import is_local, join, local_path, qualify, scheme, split_s3
+
+
+@pytest.mark.parametrize(
+    "path, label, split",
+    [
+        ("file:/data/Training/Apple Red 1/r_0_100.jpg", "Apple Red 1", "Training"),
+        ("s3://bucket/fruits/Test/Citron jaune é/1.JPG", "Citron jaune é", "Test"),
+        ("/photos/lemon/1.jpg", "lemon", None),
+        ("/photos/Train/lemon/1.jpg", "lemon", None),
+    ],
+)
+def test_label_is_the_folder_and_split_the_folder_above(path, label, split):
+    assert label_and_split(path) == (label, split)
+
+
+def test_uris():
+    assert scheme("s3://b/k") == "s3" and scheme("/x") is None and scheme("C:\\data") is None
+    assert is_local("file:///tmp/x") and is_local("relative/dir") and not is_local("s3a://b/k")
+    assert local_path("file:///tmp/a b") == "/tmp/a b"
+    assert qualify("/tmp/x") == "file:///tmp/x"
+    assert qualify("/tmp/x", local_default=False) == "/tmp/x"
+    assert qualify("s3://b/k") == "s3://b/k"
+    assert join("s3://b/k/", "features") == "s3://b/k/features"
+    assert split_s3("s3://bucket/a/b.jpg") == ("bucket", "a/b.jpg")
+    with pytest.raises(ValueError):
+        split_s3("/local/path")

@@ -1,0 +1,77 @@
+import pytest
+
+from fruits.errors import UsageError, WeightsError
+from fruits.model import WeightsSpec, load_weights, validate_image_size, weights_sha256
+
+
+@pytest.mark.parametrize(
+    "text, kind, location, seed",
+    [
+        ("imagenet", "imagenet", None, 0),
+        ("auto", "auto", None, 0),
+        ("random", "random", None, 0),
+        ("random:42", "random", None, 42),
+        ("/models/w.weights.h5", "file", "/models/w.weights.h5", 0),
+        ("s3://bucket/m.weights.h5", "file", "s3://bucket/m.weights.h5", 0),
+    ],
+)
+def test_weights_spec_parsing(text, kind, location, seed):
+    spec = WeightsSpec.parse(text)
+    assert (spec.kind, spec.location, spec.seed) == (kind, location, seed)
+
+
+@pytest.mark.parametrize("bad", ["random:", "random:x", "randomly", ""])
+def test_bad_weights_specs(bad):
+    with pytest.raises(UsageError, match="--weights"):
+        WeightsSpec.parse(bad)
+
+
+def test_random_weights_are_reproducible_and_digested():
+    a = load_weights(WeightsSpec.parse("random:5"), 32)
+    b = load_weights(WeightsSpec.parse("random:5"), 32)
+    c = load_weights(WeightsSpec.parse("random:6"), 32)
+    assert a.sha256 == b.sha256 == weights_sha256(b.arrays) and a.sha256 != c.sha256
+    assert a.nbytes > 8_000_000  # MobileNetV2's 2.2 M parameters as float32
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: str(tmp / "missing.weights.h5"), "not found"),
+        (lambda tmp: (tmp / "junk.weights.h5").write_bytes(b"not hdf5") and str(tmp / "junk.weights.h5"),
+         "does not fit"),
+    ],
+)
+def test_unreadable_weights_files(tmp_path, make, message):
+    with pytest.raises(WeightsError, match=message):
+        load_weights(WeightsSpec.parse(make(tmp_path)), 32)
+
+
+def test_shared_pretrained_weights_load(shared_weights):
+    loaded = load_weights(WeightsSpec.parse(str(shared_weights)), 96)
+    assert loaded.file_sha256 == "b5c304ecf01494f614fd05d36a075cb14f45d054af9af5ef17092bbf870e8e2f"
+
+
+def test_imagenet_without_internet_says_what_to_do(monkeypatch, tmp_path):
+    # Point Keras at an empty cache and an unreachable origin: the loader must explain the way out.
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    import keras.src.utils.file_utils as file_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    import keras.src.applications.mobilenet_v2 as mobilenet_v2
+
+    monkeypatch.setattr(mobilenet_v2.file_utils, "get_file", offline)
+    with pytest.raises(WeightsError, match="--weights PATH_OR_S3_URI"):
+        load_weights(WeightsSpec.parse("imagenet"), 96)
+    auto = load_weights(WeightsSpec.parse("auto"), 96)
+    assert auto.source == "auto->random:0" and "RANDOM" in auto.warning
+
+
+def test_image_size_bounds():
+    assert validate_image_size(224) == 224
+    for bad in (16, 1000, "224"):
+        with pytest.raises(UsageError):
+            validate_image_size(bad)

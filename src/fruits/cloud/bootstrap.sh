@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# EMR bootstrap action of `fruits cloud up` / `fruits cloud run`; runs on every node before Spark starts.
+#
+# EMR 7 runs Amazon Linux 2023, whose python3 is 3.9; TensorFlow 2.21 needs Python >= 3.10. This installs
+# AL2023's python3.11 package, makes a venv in /opt/fruits/venv with pinned dependencies, and installs the fruits
+# wheel given as $1 (s3://BUCKET/code/fruits-VERSION-py3-none-any.whl) without its dependencies: Spark itself
+# comes from EMR (/usr/lib/spark), pip's pyspark would only shadow it. The cluster's spark-env and
+# spark-defaults point PYSPARK_PYTHON at this venv.
+#
+# Weights are not fetched here: the Spark driver reads them once (ImageNet download or an s3:// file) and
+# broadcasts them, so executors never reach the internet for them.
+set -euo pipefail
+
+readonly WHEEL_URI="${1:?usage: bootstrap.sh s3://BUCKET/code/fruits-VERSION-py3-none-any.whl}"
+readonly PYTHON=python3.11
+readonly VENV=/opt/fruits/venv
+
+# Pinned for Spark 3.5 (EMR 7): numpy < 2 and pandas 2.2 are what pyspark 3.5 supports; TensorFlow 2.21 and
+# Keras 3 on the driver, the LiteRT interpreter on the executors. Checked to resolve together for cp311.
+readonly PINNED=(
+  "numpy==1.26.4"
+  "pandas==2.2.3"
+  "pyarrow==17.0.0"
+  "pillow==11.3.0"
+  "keras==3.15.1"
+  "tensorflow-cpu==2.21.0"
+  "ai-edge-litert==2.3.0"
+)
+
+log() {
+  printf 'fruits bootstrap: %s\n' "$*" >&2
+}
+
+case "${WHEEL_URI}" in
+  s3://*.whl) ;;
+  *)
+    log "expected an s3:// URI of a .whl file, got: ${WHEEL_URI}"
+    exit 2
+    ;;
+esac
+
+log "installing ${PYTHON}"
+sudo dnf install -y -q "${PYTHON}" "${PYTHON}-pip"
+
+log "creating ${VENV}"
+sudo mkdir -p "$(dirname "${VENV}")"
+sudo "${PYTHON}" -m venv "${VENV}"
+sudo "${VENV}/bin/python" -m pip install --quiet --no-cache-dir --upgrade pip
+sudo "${VENV}/bin/python" -m pip install --quiet --no-cache-dir "${PINNED[@]}"
+
+workdir="$(mktemp -d)"
+trap 'rm -rf "${workdir}"' EXIT
+wheel="${workdir}/$(basename "${WHEEL_URI}")"
+log "installing ${WHEEL_URI}"
+aws s3 cp --only-show-errors "${WHEEL_URI}" "${wheel}"
+sudo "${VENV}/bin/python" -m pip install --quiet --no-cache-dir --no-deps "${wheel}"
+
+# Fail the bootstrap (and so the cluster start, before any cost of a step) if the venv cannot run the job.
+"${VENV}/bin/python" -c 'import fruits, numpy, pandas, pyarrow, PIL, keras, ai_edge_litert; print("ok")' >/dev/null
+log "ready: $("${VENV}/bin/python" --version)"

@@ -1,0 +1,156 @@
+"""The exact EMR requests of `up`, `run` and `submit` (pure functions: easy to read, test and print in a dry run).
+
+Python on the cluster: EMR 7 runs Amazon Linux 2023, whose python3 is 3.9, and TensorFlow 2.21 needs Python >= 3.10.
+The bootstrap script installs AL2023's `python3.11` into a venv with pinned dependencies, and Spark is told to
+use it everywhere (spark-env for the daemons, spark-defaults and the step's --conf for YARN containers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CloudUsageError
+
+DEFAULT_RELEASE = "emr-7.9.0"  # Spark 3.5 on Amazon Linux 2023
+DEFAULT_INSTANCE_TYPE = "m5.xlarge"
+DEFAULT_CORE_NODES = 2
+DEFAULT_IDLE_TIMEOUT = 3600
+VENV_PYTHON = "/opt/fruits/venv/bin/python"
+MANAGED_POLICY_TAG = "for-use-with-amazon-emr-managed-policies"
+BUCKET_TAG = "fruits:bucket"
+
+_RELEASE = re.compile(r"^emr-(\d+)\.(\d+)\.(\d+)$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Everything that decides what cluster EMR starts."""
+
+    bucket: str
+    region: str
+    service_role: str
+    instance_profile: str
+    bootstrap_uri: str
+    wheel_uri: str
+    release: str = DEFAULT_RELEASE
+    instance_type: str = DEFAULT_INSTANCE_TYPE
+    core_nodes: int = DEFAULT_CORE_NODES
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT
+    name: str | None = None
+    keep_alive: bool = True  # False: a transient cluster that ends with its last step
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_uri(self) -> str:
+        return f"s3://{self.bucket}/logs/"
+
+    @property
+    def cluster_name(self) -> str:
+        return self.name or f"fruits-{self.bucket}"
+
+    def validated(self) -> ClusterSpec:
+        validate_release(self.release)
+        if not _INSTANCE_TYPE.match(self.instance_type):
+            raise CloudUsageError(f"bad --instance-type {self.instance_type!r}: e.g. m5.xlarge")
+        if not 0 <= self.core_nodes <= 100:
+            raise CloudUsageError(f"bad --core-nodes {self.core_nodes}: give 0 to 100")
+        if not 60 <= self.idle_timeout <= 7 * 24 * 3600:
+            raise CloudUsageError(f"bad --idle-timeout {self.idle_timeout}: give 60 to 604800 seconds")
+        return self
+
+
+def validate_release(release: str) -> str:
+    match = _RELEASE.match(release or "")
+    if not match:
+        raise CloudUsageError(f"bad --release {release!r}: give an EMR release label such as {DEFAULT_RELEASE}")
+    if int(match.group(1)) < 7:
+        raise CloudUsageError(
+            f"--release {release} is older than EMR 7: its Amazon Linux 2 has no Python >= 3.10 package, which "
+            f"TensorFlow needs; use {DEFAULT_RELEASE} or later"
+        )
+    return release
+
+
+def spark_configurations() -> list[dict[str, Any]]:
+    python = {"PYSPARK_PYTHON": VENV_PYTHON, "PYSPARK_DRIVER_PYTHON": VENV_PYTHON}
+    return [
+        {"Classification": "spark-env", "Properties": {},
+         "Configurations": [{"Classification": "export", "Properties": python}]},
+        {"Classification": "spark-defaults", "Properties": {
+            "spark.pyspark.python": VENV_PYTHON,
+            "spark.pyspark.driver.python": VENV_PYTHON,
+            "spark.yarn.appMasterEnv.PYSPARK_PYTHON": VENV_PYTHON,
+            "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON,
+        }},
+    ]
+
+
+def tags(spec: ClusterSpec) -> list[dict[str, str]]:
+    values = {"project": "fruits", BUCKET_TAG: spec.bucket, MANAGED_POLICY_TAG: "true", **spec.extra_tags}
+    return [{"Key": k, "Value": v} for k, v in values.items()]
+
+
+def run_job_flow_request(spec: ClusterSpec, steps: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """The RunJobFlow request: Spark only, no SSH key, logs in the bucket, auto-termination when idle."""
+    spec = spec.validated()
+    groups = [{"Name": "primary", "InstanceRole": "MASTER", "Market": "ON_DEMAND",
+               "InstanceType": spec.instance_type, "InstanceCount": 1}]
+    if spec.core_nodes:
+        groups.append({"Name": "core", "InstanceRole": "CORE", "Market": "ON_DEMAND",
+                       "InstanceType": spec.instance_type, "InstanceCount": spec.core_nodes})
+    request: dict[str, Any] = {
+        "Name": spec.cluster_name,
+        "LogUri": spec.log_uri,
+        "ReleaseLabel": spec.release,
+        "Applications": [{"Name": "Spark"}],
+        "Instances": {
+            "InstanceGroups": groups,
+            # No Ec2KeyName: nobody can SSH in; EMR's block public access keeps ports closed to the internet.
+            "KeepJobFlowAliveWhenNoSteps": spec.keep_alive,
+            "TerminationProtected": False,
+        },
+        "BootstrapActions": [{
+            "Name": "fruits python3.11 venv",
+            "ScriptBootstrapAction": {"Path": spec.bootstrap_uri, "Args": [spec.wheel_uri]},
+        }],
+        "Configurations": spark_configurations(),
+        "ServiceRole": spec.service_role,
+        "JobFlowRole": spec.instance_profile,
+        "VisibleToAllUsers": True,
+        "Tags": tags(spec),
+        # The cluster ends itself after this many idle seconds: a forgotten `up` stops costing money.
+        "AutoTerminationPolicy": {"IdleTimeout": spec.idle_timeout},
+        "StepConcurrencyLevel": 1,
+    }
+    if steps:
+        request["Steps"] = list(steps)
+    return request
+
+
+def spark_step(
+    entry_uri: str,
+    run_args: Sequence[str],
+    name: str = "fruits run",
+    action_on_failure: str = "CONTINUE",
+) -> dict[str, Any]:
+    """A `spark-submit --deploy-mode cluster` step (command-runner.jar) running `fruits run` with `run_args`."""
+    return {
+        "Name": name,
+        "ActionOnFailure": action_on_failure,
+        "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": [
+                "spark-submit",
+                "--deploy-mode", "cluster",
+                "--master", "yarn",
+                "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+                "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+                entry_uri,
+                *run_args,
+            ],
+        },
+    }

@@ -92,6 +92,10 @@ def handle(args: argparse.Namespace) -> int:
     from ..spark.job import run_pipeline
     from ..spark.session import build_spark_session
 
+    from pyspark.sql import SparkSession
+
+    # Inside a notebook or a test, reuse the caller's session and leave it running.
+    ours = SparkSession.getActiveSession() is None
     try:
         spark = build_spark_session(config.master, "fruits run", config.spark_conf, config.packages)
     except Exception as exc:  # noqa: BLE001 - no Java, bad master URL, unresolvable packages
@@ -99,7 +103,8 @@ def handle(args: argparse.Namespace) -> int:
     try:
         manifest = run_pipeline(config, spark)
     finally:
-        spark.stop()
+        if ours:
+            spark.stop()
     timings = manifest["timings_s"]
     print(
         f"done: {manifest['n_features']} of {manifest['n_input']} images featurized, {manifest['n_errors']} errors, "

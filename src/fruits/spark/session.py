@@ -40,8 +40,6 @@ def build_spark_session(
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() else "false",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log4j_file()}",
-        # Photos are small files: many per partition instead of one task per handful of files.
-        "spark.sql.files.maxPartitionBytes": str(16 * 1024 * 1024),
     }
     if master.startswith("local"):
         settings["spark.driver.memory"] = driver_memory

@@ -1,0 +1,68 @@
+"""The FastAPI application factory: `create_app(settings)` wires the routers, middleware and error handlers
+around one Catalog (the loaded run). Server-rendered pages and a JSON API under /api share the same handlers'
+data; every script and style is served by the app itself."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+
+from .. import __version__
+from ..errors import FruitsError
+from .catalog import Catalog
+from .dependencies import STATIC_DIR
+from .errors import install_error_handlers
+from .middleware import BodySizeLimit, SecurityHeaders
+from .routers import evaluation, home, identify, images
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(catalog: Catalog) -> None:
+    """Describe every photo and build the identify model, so the first visitors do not wait for either."""
+    try:
+        catalog.photos.all_descriptions()
+    except Exception:  # noqa: BLE001 - a warm-up failure must not kill the server; pages retry on demand
+        log.exception("describing the photos failed")
+    try:
+        catalog.identifier.warm()
+        log.info("identify is ready")
+    except FruitsError as exc:
+        log.error("identify will not work: %s", exc)
+    except Exception:  # noqa: BLE001
+        log.exception("building the identify model failed")
+
+
+def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
+    """The dashboard for `settings.output`. Pass `catalog` to reuse one already loaded (the CLI validates the
+    OUTPUT before starting uvicorn); otherwise it is loaded here (RunOutputError when the OUTPUT is unusable)."""
+    settings = settings.validated()
+    catalog = catalog or Catalog.load(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if settings.warm_up:
+            threading.Thread(target=warm_up, args=(catalog,), name="fruits-warm-up", daemon=True).start()
+        yield
+
+    # No /docs or /redoc: FastAPI's documentation pages load their scripts from a CDN.
+    app = FastAPI(title="Fruits! dashboard", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.settings = settings
+    app.state.catalog = catalog
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for module in (home, images, identify, evaluation):
+        app.include_router(module.router)
+        app.include_router(module.api)
+    install_error_handlers(app)
+    # The last added is the outermost: headers go on every answer, including the 413 of the size limit.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,1 @@
+"""One module per resource: home (the run), images (browse, item pages, photo bytes), identify, evaluation."""

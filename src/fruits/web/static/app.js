@@ -1,0 +1,60 @@
+// Fruits! dashboard: draws the Plotly figures the server embedded as JSON, and helps the upload form.
+// No inline scripts (the Content-Security-Policy forbids them) and nothing loaded from another site.
+(function () {
+  "use strict";
+
+  function drawPlots() {
+    if (typeof Plotly === "undefined") return;
+    document.querySelectorAll('script[type="application/json"][data-plot]').forEach(function (node) {
+      var target = document.getElementById(node.getAttribute("data-plot"));
+      if (!target) return;
+      var figure = JSON.parse(node.textContent);
+      Plotly.newPlot(target, figure.data, figure.layout, { responsive: true, displaylogo: false });
+      // A click on a dot of the map opens that photo.
+      target.on && target.on("plotly_click", function (event) {
+        var point = event.points && event.points[0];
+        if (point && typeof point.customdata === "string") window.location.href = "/images/" + point.customdata;
+      });
+      target.setAttribute("data-drawn", "true");
+    });
+  }
+
+  function setUpUpload() {
+    var form = document.querySelector("form.upload");
+    if (!form) return;
+    var limit = parseInt(form.getAttribute("data-max-bytes"), 10);
+    var inputs = form.querySelectorAll('input[type="file"]');
+    var preview = document.getElementById("photo-preview");
+    var problem = document.getElementById("upload-problem");
+    inputs.forEach(function (input) {
+      input.addEventListener("change", function () {
+        // Only one photo is sent: clear the other input.
+        inputs.forEach(function (other) { if (other !== input) other.value = ""; });
+        problem.hidden = true;
+        var file = input.files && input.files[0];
+        if (!file) return;
+        if (file.size > limit) {
+          problem.textContent = "This photo is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " +
+            (limit / 1048576).toFixed(0) + " MB. Please send a smaller one.";
+          problem.hidden = false;
+          input.value = "";
+          return;
+        }
+        // Shown from the phone's memory; nothing is uploaded until "Identify".
+        preview.src = URL.createObjectURL(file);
+        preview.alt = "the photo you chose";
+        preview.hidden = false;
+      });
+    });
+    form.addEventListener("submit", function (event) {
+      var chosen = Array.prototype.some.call(inputs, function (i) { return i.files && i.files.length; });
+      if (!chosen) {
+        event.preventDefault();
+        problem.textContent = "Take or choose a photo first.";
+        problem.hidden = false;
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawPlots(); setUpUpload(); });
+})();

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from ...errors import FruitsError
-from ...identify import Identification
+from ...identify import Identification, strip_metadata
 from ...run_output import thumbnail_jpeg
 from ..catalog import Catalog
 from ..dependencies import get_catalog, templates
@@ -34,7 +34,8 @@ def _answer_json(answer: Identification) -> dict:
 
 async def _identify(request: Request, catalog: Catalog) -> tuple[bytes, Identification]:
     body = await request.body()
-    photo = photo_from_body(body, request.headers.get("content-type"))
+    # Metadata (EXIF with GPS, XMP, IPTC) is cut out first: nothing below, preview included, ever sees it.
+    photo = strip_metadata(photo_from_body(body, request.headers.get("content-type")))
     answer = await run_in_threadpool(catalog.identifier.identify, photo, 3, catalog.settings.gallery_size)
     return photo, answer
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO ?= demo
 
-.PHONY: install demo test test-fast bench slides clean
+.PHONY: install demo test test-fast test-spark35 bench slides clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "fruits needs Python >= 3.10; set PYTHON=python3.11")'
@@ -27,5 +27,17 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
+# EMR 7 ships Spark 3.5: the Spark tests again, in a second venv with pyspark 3.5.
+VENV35 ?= .venv-spark35
+$(VENV35)/.installed-stamp: pyproject.toml
+	test -x $(VENV35)/bin/python || $(PYTHON) -m venv $(VENV35)
+	$(VENV35)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV35)/bin/python -m pip install --quiet 'pyspark==3.5.*' -e '.[dev]'
+	touch $@
+
+test-spark35: $(VENV35)/.installed-stamp
+	$(VENV35)/bin/python -m pytest -p no:cacheprovider tests/spark/test_job.py tests/spark/test_featurize.py \
+		tests/spark/test_pca.py tests/cli/test_run_cli.py
+
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(VENV35) $(DEMO) .pytest_cache build dist src/*.egg-info

@@ -7,6 +7,7 @@ otherwise try 169.254.169.254 when no credentials are found), and AWS_ENDPOINT_U
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 import zipfile
@@ -41,35 +42,103 @@ def isolated_aws_env(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def moto_server():
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    # One INFO line per request from werkzeug is noise; without a handler of pytest's it would even go to the
+    # stderr that the tests read.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     assert host == "127.0.0.1"
     yield f"http://{host}:{port}"
     server.stop()
+    werkzeug.setLevel(level)
+
+
+def _is_tls_only_deny(statement: dict) -> bool:
+    return statement.get("Effect") == "Deny" and statement.get("Condition") == {
+        "Bool": {"aws:SecureTransport": "false"}}
 
 
 @pytest.fixture
-def aws(moto_server, monkeypatch):
+def moto_sees_tls(monkeypatch):
+    """Evaluate bucket policies as AWS would for a TLS request (every boto3 request to AWS is https).
+
+    moto applies bucket policies to object requests but ignores their conditions (it only knows StringEquals),
+    so the TLS-only Deny that `init` writes would deny every upload. Here statements conditioned on
+    aws:SecureTransport=false are left out of moto's evaluation; the rest of the policy still applies.
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    original = FakeBucket.get_permission
+
+    def get_permission(self, action, resource):
+        if self.policy is None:
+            return original(self, action, resource)
+        policy = json.loads(self.policy.decode())
+        statements = policy.get("Statement", [])
+        statements = [s for s in (statements if isinstance(statements, list) else [statements])
+                      if not _is_tls_only_deny(s)]
+        if not statements:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**policy, "Statement": statements})).is_action_permitted(action, resource)
+
+    monkeypatch.setattr(FakeBucket, "get_permission", get_permission)
+
+
+@pytest.fixture
+def aws(moto_server, moto_sees_tls, monkeypatch):
     """The moto server, emptied, with fake credentials in the environment; returns its endpoint URL."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
+    _seed_aws_managed_policy("AmazonEMRServicePolicy_v2")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return moto_server
 
 
+@functools.lru_cache(maxsize=None)
+def _aws_managed_policy_data(name: str) -> dict:
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return json.loads(aws_managed_policies_data)[name]
+
+
+def _seed_aws_managed_policy(name: str) -> None:
+    """Give moto's IAM the one AWS managed policy `up` attaches.
+
+    moto can load all ~1,300 AWS managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES), but that costs seconds per
+    reset; the server runs in this process, so the one policy needed is added to its backend directly.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    data = _aws_managed_policy_data(name)
+    backend = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+    policy = AWSManagedPolicy.from_data(name, DEFAULT_ACCOUNT_ID, "global", data)
+    backend.managed_policies[policy.arn] = policy
+
+
 @pytest.fixture
 def boto(aws):
     """Plain boto3 clients on the moto server, to set things up and read them back."""
-    import boto3
+    from fruits.cli.cloud import _session
+
+    session = _session()  # shares the service models already loaded by the CLI
+    made: dict = {}
 
     def client(service: str, region: str = REGION):
-        return boto3.client(service, region_name=region)
+        if (service, region) not in made:
+            made[service, region] = session.client(service, region_name=region)
+        return made[service, region]
 
     return client
 
@@ -119,3 +188,36 @@ def ready_bucket(cli, aws) -> str:
     result = cli("cloud", "init", "--bucket", BUCKET, "--poll", "0")
     assert result.code == 0, result.err
     return BUCKET
+
+
+@pytest.fixture
+def signed_regions(monkeypatch):
+    """Record (service, signing region, operation) of every request the CLI sends.
+
+    moto's EMR server ignores the region of a request (one backend for all), so the EU region is checked where
+    AWS decides it: the credential scope the request is signed for.
+    """
+    import re
+
+    from fruits.cli import cloud as cli_cloud
+
+    sent: list[tuple[str, str, str]] = []
+    original = cli_cloud.Aws.client
+
+    def client(self, service):
+        made = original(self, service)
+        if not getattr(made, "_signed_regions_hooked", False):
+            def record(request, **kwargs):
+                scope = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request",
+                                  request.headers.get("Authorization", b"").decode()
+                                  if isinstance(request.headers.get("Authorization"), bytes)
+                                  else request.headers.get("Authorization", ""))
+                if scope:
+                    sent.append((scope.group(2), scope.group(1), kwargs.get("event_name", "").split(".")[-1]))
+
+            made.meta.events.register("before-send.*.*", record)
+            made._signed_regions_hooked = True
+        return made
+
+    monkeypatch.setattr(cli_cloud.Aws, "client", client)
+    return sent

@@ -26,9 +26,10 @@ def _one_line_error(result, expected: str) -> None:
     ["down", "j-ABCDEFGHIJKL"],
     ["destroy", "--bucket", BUCKET],
 ])
-@pytest.mark.parametrize("region", ["us-east-1", "ap-southeast-1", "eu-central-3", "mars-north-1"])
+@pytest.mark.parametrize("region", ["us-east-1", "eu-central-3", "mars-north-1"])
 @pytest.mark.parametrize("dry_run", [False, True])
-def test_every_command_refuses_a_region_outside_the_eu(cli, aws, command, region, dry_run):
+def test_every_command_refuses_a_region_outside_the_eu(cli, command, region, dry_run):
+    # No moto server here: the refusal comes before any client is made (AWS_ENDPOINT_URL is a closed port).
     result = cli("cloud", *command, "--region", region, *(["--dry-run"] if dry_run else []))
 
     _one_line_error(result, f"region {region!r} is outside the EU")

@@ -39,15 +39,34 @@ _DRY_RUN_HELP = (
 # --- clients at the edge ------------------------------------------------------------------------------------------
 
 
+_LOADER = None
+
+
+def _session():
+    """A fresh boto3 session (credentials are resolved anew each command) sharing one loader of the service
+    models: parsing them is most of the cost of making clients, and they never change within a process."""
+    global _LOADER
+    import boto3
+    import botocore.loaders
+    import botocore.session
+
+    if _LOADER is None:
+        _LOADER = botocore.loaders.create_loader()
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    session = boto3.session.Session(botocore_session=core)
+    paths = _LOADER.search_paths  # boto3 appends its own data folder on every session
+    paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
 class Aws:
     """The AWS clients of one command, in one region, optionally recorded instead of sent."""
 
     def __init__(self, region: str, dry_run: bool, bucket_exists: bool = True):
-        import boto3
-
         self.region = region
         self.recorder = RequestRecorder(region, bucket_exists=bucket_exists) if dry_run else None
-        self._session = boto3.session.Session()
+        self._session = _session()
         self._clients: dict[str, object] = {}
 
     @property
@@ -91,11 +110,10 @@ class Aws:
 
 def configured_region() -> str | None:
     """The region of the standard AWS configuration (AWS_REGION, AWS_DEFAULT_REGION, the profile), if any."""
-    import boto3
     from botocore.exceptions import ProfileNotFound
 
     try:
-        return boto3.session.Session().region_name
+        return _session().region_name
     except ProfileNotFound as exc:
         raise CredentialsError(f"{exc}: check AWS_PROFILE or run `aws configure --profile NAME`") from None
 

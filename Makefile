@@ -39,5 +39,9 @@ test-spark35: $(VENV35)/.installed-stamp
 	$(VENV35)/bin/python -m pytest -p no:cacheprovider tests/spark/test_job.py tests/spark/test_featurize.py \
 		tests/spark/test_pca.py tests/cli/test_run_cli.py
 
+# Featurization throughput (see docs/performance.md). BENCH_ARGS="--repeat 10" for the scale check.
+bench: $(STAMP)
+	$(PY) benchmarks/featurize.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) $(VENV35) $(DEMO) .pytest_cache build dist src/*.egg-info

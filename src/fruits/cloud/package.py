@@ -84,17 +84,26 @@ def build_wheel(out_dir: Path, root: Path | None = None) -> Path:
                 shutil.copy2(root / name, scratch / name)
         shutil.copytree(root / "src", scratch / "src",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-        # --no-build-isolation: build with the setuptools already installed, no download needed.
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                   "--wheel-dir", str(out_dir), str(scratch)]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # First with the setuptools already installed (fast, offline); if it is older than pyproject's
+        # build-system asks for, pip builds in an isolated environment it fills from the package index.
+        result = _pip_wheel(scratch, out_dir, isolated=False)
+        if result.returncode != 0:
+            result = _pip_wheel(scratch, out_dir, isolated=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     wheels = sorted(out_dir.glob("fruits-*.whl"))
     if result.returncode != 0 or not wheels:
-        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise PackageError(f"building the fruits wheel failed: {last[0][:200]} (or pass --wheel FILE)")
+        lines = (result.stderr + "\n" + result.stdout).strip().splitlines()
+        reasons = [line.strip() for line in lines if "error" in line.lower()] or lines[-1:] or ["no output"]
+        raise PackageError(f"building the fruits wheel failed: {reasons[-1][:200]} (or pass --wheel FILE)")
     return wheels[-1]
+
+
+def _pip_wheel(source: Path, out_dir: Path, isolated: bool) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out_dir), str(source)]
+    if not isolated:
+        command.insert(5, "--no-build-isolation")
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def code_files(wheel: Path) -> dict[str, Path]:

@@ -1,0 +1,201 @@
+"""What moto does not implement, checked on the exact request with botocore's Stubber.
+
+moto accepts RunJobFlow's AutoTerminationPolicy but drops it, and its steps never finish: the request that
+carries the idle timeout, and the step/cluster states that `--wait` follows, are checked here instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from botocore.stub import Stubber
+
+from .conftest import BUCKET, REGION
+
+VENV_PYTHON = "/opt/fruits/venv/bin/python"
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def _expected_run_job_flow(wheel_name: str, keep_alive: bool, idle_timeout: int, core: int, itype: str,
+                           release: str, steps=None) -> dict:
+    request = {
+        "Name": f"fruits-{BUCKET}",
+        "LogUri": f"s3://{BUCKET}/logs/",
+        "ReleaseLabel": release,
+        "Applications": [{"Name": "Spark"}],
+        "Instances": {
+            "InstanceGroups": [
+                {"Name": "primary", "InstanceRole": "MASTER", "Market": "ON_DEMAND", "InstanceType": itype,
+                 "InstanceCount": 1},
+                {"Name": "core", "InstanceRole": "CORE", "Market": "ON_DEMAND", "InstanceType": itype,
+                 "InstanceCount": core},
+            ],
+            "KeepJobFlowAliveWhenNoSteps": keep_alive,
+            "TerminationProtected": False,
+        },
+        "BootstrapActions": [{"Name": "fruits python3.11 venv", "ScriptBootstrapAction": {
+            "Path": f"s3://{BUCKET}/code/bootstrap.sh", "Args": [f"s3://{BUCKET}/code/{wheel_name}"]}}],
+        "Configurations": [
+            {"Classification": "spark-env", "Properties": {}, "Configurations": [
+                {"Classification": "export",
+                 "Properties": {"PYSPARK_PYTHON": VENV_PYTHON, "PYSPARK_DRIVER_PYTHON": VENV_PYTHON}}]},
+            {"Classification": "spark-defaults", "Properties": {
+                "spark.pyspark.python": VENV_PYTHON, "spark.pyspark.driver.python": VENV_PYTHON,
+                "spark.yarn.appMasterEnv.PYSPARK_PYTHON": VENV_PYTHON,
+                "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON}},
+        ],
+        "ServiceRole": "fruits-emr-service-role",
+        "JobFlowRole": f"fruits-emr-ec2-{BUCKET}",
+        "VisibleToAllUsers": True,
+        "Tags": [{"Key": "project", "Value": "fruits"}, {"Key": "fruits:bucket", "Value": BUCKET},
+                 {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}],
+        "AutoTerminationPolicy": {"IdleTimeout": idle_timeout},
+        "StepConcurrencyLevel": 1,
+    }
+    if steps is not None:
+        request["Steps"] = steps
+    return request
+
+
+def _step_args(*run_args: str) -> list[str]:
+    return ["spark-submit", "--deploy-mode", "cluster", "--master", "yarn",
+            "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+            "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+            f"s3://{BUCKET}/code/fruits_emr_entry.py", *run_args]
+
+
+@pytest.fixture
+def emr_stub(monkeypatch, aws):
+    """The CLI's EMR client, stubbed (S3 and IAM still go to moto)."""
+    from fruits.cli import cloud as cli_cloud
+
+    emr = cli_cloud._session().client("emr", region_name=REGION)
+    original = cli_cloud.Aws.client
+    monkeypatch.setattr(cli_cloud.Aws, "client", lambda self, service: emr if service == "emr"
+                        else original(self, service))
+    with Stubber(emr) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def _bpa(stub):
+    stub.add_response("get_block_public_access_configuration", {
+        "BlockPublicAccessConfiguration": {"BlockPublicSecurityGroupRules": True},
+        "BlockPublicAccessConfigurationMetadata": {"CreationDateTime": NOW, "CreatedByArn": "arn:aws:iam::123456789012:root"}})
+
+
+def _cluster(state: str, cluster_id: str = "j-STUBBED00001") -> dict:
+    return {"Cluster": {"Id": cluster_id, "Name": f"fruits-{BUCKET}", "Status": {"State": state},
+                        "Tags": [{"Key": "fruits:bucket", "Value": BUCKET}], "LogUri": f"s3n://{BUCKET}/logs/"}}
+
+
+def _step(state: str, step_id: str = "s-STUBBED00001") -> dict:
+    return {"Step": {"Id": step_id, "Name": "fruits run", "Status": {
+        "State": state, "Timeline": {"CreationDateTime": NOW, "StartDateTime": NOW}}}}
+
+
+def test_up_sends_the_auto_termination_policy_in_run_job_flow(cli, emr_stub, ready_bucket, wheel):
+    emr_stub.add_response("run_job_flow", {"JobFlowId": "j-STUBBED00001"}, _expected_run_job_flow(
+        wheel.name, keep_alive=True, idle_timeout=1234, core=3, itype="r5.xlarge", release="emr-7.5.0"))
+    _bpa(emr_stub)
+
+    result = cli("cloud", "up", "--bucket", BUCKET, "--wheel", str(wheel), "--poll", "0", "--idle-timeout", "1234",
+                 "--core-nodes", "3", "--instance-type", "r5.xlarge", "--release", "emr-7.5.0")
+
+    assert result.code == 0, result.err
+    assert "cluster j-STUBBED00001 starting in eu-west-3: emr-7.5.0, 1 primary + 3 core x r5.xlarge" in result.out
+    assert "auto-terminates after 1234 s idle" in result.out
+    assert "estimated cost: ~$1.44/hour" in result.out  # 4 x (0.296 + 0.063) in eu-west-3
+
+
+def test_up_wait_follows_the_cluster_until_it_is_ready(cli, emr_stub, ready_bucket, wheel):
+    emr_stub.add_response("run_job_flow", {"JobFlowId": "j-STUBBED00001"}, _expected_run_job_flow(
+        wheel.name, keep_alive=True, idle_timeout=3600, core=2, itype="m5.xlarge", release="emr-7.9.0"))
+    _bpa(emr_stub)
+    for state in ("STARTING", "BOOTSTRAPPING", "WAITING"):
+        emr_stub.add_response("describe_cluster", _cluster(state), {"ClusterId": "j-STUBBED00001"})
+
+    result = cli("cloud", "up", "--bucket", BUCKET, "--wheel", str(wheel), "--poll", "0", "--wait")
+
+    assert result.code == 0, result.err
+    assert "cluster j-STUBBED00001 is ready for `fruits cloud submit`" in result.out
+
+
+def test_run_sends_one_transient_cluster_with_its_step_and_waits_for_both(cli, emr_stub, ready_bucket, wheel):
+    step = {"Name": "fruits run", "ActionOnFailure": "TERMINATE_CLUSTER", "HadoopJarStep": {
+        "Jar": "command-runner.jar", "Args": _step_args(f"s3://{BUCKET}/in", f"s3://{BUCKET}/out", "--master", "yarn",
+                                                        "--weights", "imagenet", "--batch-size", "32")}}
+    emr_stub.add_response("run_job_flow", {"JobFlowId": "j-STUBBED00001"}, _expected_run_job_flow(
+        wheel.name, keep_alive=False, idle_timeout=3600, core=2, itype="m5.xlarge", release="emr-7.9.0",
+        steps=[step]))
+    emr_stub.add_response("list_steps", {"Steps": [{"Id": "s-STUBBED00001", "Name": "fruits run"}]},
+                          {"ClusterId": "j-STUBBED00001"})
+    _bpa(emr_stub)
+    for state in ("PENDING", "RUNNING", "COMPLETED"):
+        emr_stub.add_response("describe_step", _step(state), {"ClusterId": "j-STUBBED00001",
+                                                               "StepId": "s-STUBBED00001"})
+    for state in ("TERMINATING", "TERMINATED"):
+        emr_stub.add_response("describe_cluster", _cluster(state), {"ClusterId": "j-STUBBED00001"})
+
+    result = cli("cloud", "run", "--bucket", BUCKET, "--wheel", str(wheel), "--poll", "0", "--wait",
+                 "--input", f"s3://{BUCKET}/in", "--output", f"s3://{BUCKET}/out", "--weights", "imagenet",
+                 "--batch-size", "32")
+
+    assert result.code == 0, result.err
+    assert "step s-STUBBED00001: RUNNING" in result.err  # the progress line between waiter rounds
+    assert "step s-STUBBED00001: COMPLETED" in result.out
+    assert f"step logs: s3://{BUCKET}/logs/j-STUBBED00001/steps/s-STUBBED00001/" in result.out
+    assert "cluster j-STUBBED00001: TERMINATED" in result.out
+
+
+@pytest.mark.parametrize("final, code", [("COMPLETED", 0), ("FAILED", 1), ("CANCELLED", 1)])
+def test_submit_wait_ends_with_the_step_state(cli, emr_stub, aws, final, code):
+    emr_stub.add_response("describe_cluster", _cluster("WAITING"), {"ClusterId": "j-STUBBED00001"})
+    emr_stub.add_response("add_job_flow_steps", {"StepIds": ["s-STUBBED00001"]}, {
+        "JobFlowId": "j-STUBBED00001",
+        "Steps": [{"Name": "fruits run", "ActionOnFailure": "CONTINUE", "HadoopJarStep": {
+            "Jar": "command-runner.jar",
+            "Args": _step_args(f"s3://{BUCKET}/in", f"s3://{BUCKET}/out", "--master", "yarn")}}]})
+    for state in ("RUNNING", "RUNNING", final):
+        emr_stub.add_response("describe_step", _step(state), {"ClusterId": "j-STUBBED00001",
+                                                               "StepId": "s-STUBBED00001"})
+
+    result = cli("cloud", "submit", "j-STUBBED00001", "--input", f"s3://{BUCKET}/in", "--output",
+                 f"s3://{BUCKET}/out", "--wait", "--poll", "0")
+
+    assert result.code == code, result.err
+    assert f"step s-STUBBED00001: {final}" in result.out
+    assert "fruits cloud logs j-STUBBED00001 --step s-STUBBED00001" in result.out
+
+
+def test_down_reports_a_cluster_that_ended_with_errors(cli, emr_stub, aws):
+    emr_stub.add_response("describe_cluster", _cluster("RUNNING"), {"ClusterId": "j-STUBBED00001"})
+    emr_stub.add_response("terminate_job_flows", {}, {"JobFlowIds": ["j-STUBBED00001"]})
+    emr_stub.add_response("describe_cluster", _cluster("TERMINATING"), {"ClusterId": "j-STUBBED00001"})
+    emr_stub.add_response("describe_cluster", _cluster("TERMINATED_WITH_ERRORS"), {"ClusterId": "j-STUBBED00001"})
+
+    result = cli("cloud", "down", "j-STUBBED00001", "--poll", "0")
+
+    assert result.code == 0, result.err
+    assert "cluster j-STUBBED00001: RUNNING -> TERMINATED_WITH_ERRORS" in result.out
+
+
+def test_down_no_wait_asks_and_returns(cli, emr_stub, aws):
+    emr_stub.add_response("describe_cluster", _cluster("WAITING"), {"ClusterId": "j-STUBBED00001"})
+    emr_stub.add_response("terminate_job_flows", {}, {"JobFlowIds": ["j-STUBBED00001"]})
+
+    result = cli("cloud", "down", "j-STUBBED00001", "--no-wait")
+
+    assert result.code == 0 and "WAITING -> TERMINATING" in result.out
+
+
+def test_an_emr_refusal_is_one_line(cli, emr_stub, ready_bucket, wheel):
+    emr_stub.add_client_error("run_job_flow", service_error_code="ValidationException",
+                              service_message="The requested instance type m5.xlarge is not supported in eu-south-2c.")
+
+    result = cli("cloud", "up", "--bucket", BUCKET, "--wheel", str(wheel), "--poll", "0")
+
+    assert result.code == 2
+    assert result.error_lines == ["fruits: error: AWS refused RunJobFlow: ValidationException: The requested instance "
+                                  "type m5.xlarge is not supported in eu-south-2c."]

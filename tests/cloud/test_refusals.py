@@ -36,10 +36,21 @@ def test_every_command_refuses_a_region_outside_the_eu(cli, command, region, dry
     assert result.out == ""
 
 
-def test_a_non_eu_region_from_the_aws_configuration_is_refused_too(cli, aws, monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")
+@pytest.mark.parametrize("variable", ["AWS_DEFAULT_REGION", "AWS_REGION"])
+def test_a_non_eu_region_from_the_aws_configuration_is_refused_too(cli, aws, monkeypatch, variable):
+    monkeypatch.setenv(variable, "us-west-2")
 
     _one_line_error(cli("cloud", "status"), "region 'us-west-2' is outside the EU")
+
+
+def test_a_non_eu_region_of_the_profile_is_refused(cli, aws, monkeypatch, tmp_path):
+    config = tmp_path / "aws-config"
+    config.write_text("[profile work]\nregion = us-east-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "work")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    _one_line_error(cli("cloud", "status"), "region 'us-east-2' is outside the EU")
 
 
 def test_without_any_configured_region_the_default_is_paris(cli, aws, monkeypatch, boto):

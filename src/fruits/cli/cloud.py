@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -109,9 +110,15 @@ class Aws:
 
 
 def configured_region() -> str | None:
-    """The region of the standard AWS configuration (AWS_REGION, AWS_DEFAULT_REGION, the profile), if any."""
+    """The region of the standard AWS configuration (AWS_REGION, AWS_DEFAULT_REGION, the profile), if any.
+
+    boto3 itself ignores AWS_REGION, which the AWS CLI v2 and the other SDKs read first: read it here too, so
+    fruits goes where the user's other AWS tools go (or refuses, outside the EU).
+    """
     from botocore.exceptions import ProfileNotFound
 
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
     try:
         return _session().region_name
     except ProfileNotFound as exc:

@@ -128,9 +128,10 @@ def translate(exc: Exception) -> CloudError | None:
             return CredentialsError(
                 f"AWS rejected the credentials ({code}: {message}): run `aws configure` or refresh your session"
             )
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"):
             return AwsRequestError(
-                f"AWS denied {operation} ({message or code}): the identity in use needs that permission"
+                f"AWS denied {operation} ({message or 'Forbidden'}): the identity in use lacks that permission, "
+                "or a bucket policy denies the request"
             )
         return AwsRequestError(f"AWS refused {operation}: {code}: {message}".rstrip(": "))
     return None

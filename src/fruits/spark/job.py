@@ -18,8 +18,10 @@ from ..config import RunConfig
 from ..model import FEATURE_DIM
 from ..storage import join, qualify
 from .hadoop_fs import HadoopFS
-from .pca import fit_pca
+from .pca import PcaFit, fit_pca
 from .steps import (
+    BroadcastModel,
+    FeaturizeResult,
     broadcast_model,
     check_input,
     configure_session,
@@ -33,7 +35,7 @@ from .steps import (
 log = logging.getLogger("fruits")
 
 
-def _now() -> str:
+def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -51,11 +53,53 @@ def versions() -> dict[str, str]:
     }
 
 
+def build_manifest(spark, config: RunConfig, input_uri: str, output_uri: str, model: BroadcastModel,
+                   counts: FeaturizeResult, fit: PcaFit, labels: dict[str, int], started_at: str,
+                   timings: dict[str, float]) -> dict[str, Any]:
+    """What manifest.json says about a successful run (the readers rely on these keys)."""
+    projection = fit.projection
+    return {
+        "manifest_version": outputs.MANIFEST_VERSION,
+        "status": "succeeded",
+        "input": input_uri,
+        "output": output_uri,
+        "n_input": counts.n_input,
+        "n_features": counts.n_features,
+        "n_errors": counts.n_errors,
+        "labels": labels,
+        "k": projection.k,
+        "k_source": fit.k_source,
+        "variance_target": config.variance if config.k is None else None,
+        "cumulative_variance": projection.cumulative_variance,
+        "feature_dim": FEATURE_DIM,
+        "image_size": config.image_size,
+        "engine": config.engine,
+        "batch_size": config.batch_size,
+        "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels},
+        "weights": {
+            "spec": config.weights,
+            "source": model.weights.source,
+            "sha256": model.weights.sha256,
+            "file_sha256": model.weights.file_sha256,
+            "broadcast_bytes": model.weights.nbytes,
+            "warning": model.weights.warning,
+        },
+        # Measured on the workers: the model is built once per Python worker, not per batch or task.
+        "featurize_counters": counts.counters,
+        "broadcast": {"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
+        "versions": versions(),
+        "master": spark.sparkContext.master,
+        "started_at": started_at,
+        "finished_at": now(),
+        "timings_s": {name: round(seconds, 3) for name, seconds in timings.items()},
+    }
+
+
 def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the chain for `config` on `spark`; return the manifest that was written last to OUTPUT."""
     config = config.validated()
     stage = on_stage or (lambda message: log.info("%s", message))
-    started_at = _now()
+    started_at = now()
     t_start = time.monotonic()
     fs = HadoopFS(spark)
     configure_session(spark, config)
@@ -90,47 +134,14 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     t_written = time.monotonic()
     model.destroy()
 
-    manifest = {
-        "manifest_version": outputs.MANIFEST_VERSION,
-        "status": "succeeded",
-        "input": input_uri,
-        "output": output_uri,
-        "n_input": counts.n_input,
-        "n_features": counts.n_features,
-        "n_errors": counts.n_errors,
-        "labels": labels,
-        "k": projection.k,
-        "k_source": fit.k_source,
-        "variance_target": config.variance if config.k is None else None,
-        "cumulative_variance": projection.cumulative_variance,
-        "feature_dim": FEATURE_DIM,
-        "image_size": config.image_size,
-        "engine": config.engine,
-        "batch_size": config.batch_size,
-        "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels},
-        "weights": {
-            "spec": config.weights,
-            "source": model.weights.source,
-            "sha256": model.weights.sha256,
-            "file_sha256": model.weights.file_sha256,
-            "broadcast_bytes": model.weights.nbytes,
-            "warning": model.weights.warning,
-        },
-        # Measured on the workers: the model is built once per Python worker, not per batch or task.
-        "featurize_counters": counts.counters,
-        "broadcast": {"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
-        "versions": versions(),
-        "master": spark.sparkContext.master,
-        "started_at": started_at,
-        "finished_at": _now(),
-        "timings_s": {
-            "prepare": round(t_prepared - t_start, 3),
-            "featurize": round(t_featurized - t_prepared, 3),
-            "pca": round(t_pca - t_featurized, 3),
-            "write": round(t_written - t_pca, 3),
-            "total": round(time.monotonic() - t_start, 3),
-        },
+    timings = {
+        "prepare": t_prepared - t_start,
+        "featurize": t_featurized - t_prepared,
+        "pca": t_pca - t_featurized,
+        "write": t_written - t_pca,
+        "total": time.monotonic() - t_start,
     }
+    manifest = build_manifest(spark, config, input_uri, output_uri, model, counts, fit, labels, started_at, timings)
     stage(f"[5/5] writing {join(output_uri, outputs.MANIFEST)}")
     write_manifest(fs, output_uri, manifest)
     return manifest

@@ -82,7 +82,8 @@ def emr_stub(monkeypatch, aws):
 def _bpa(stub):
     stub.add_response("get_block_public_access_configuration", {
         "BlockPublicAccessConfiguration": {"BlockPublicSecurityGroupRules": True},
-        "BlockPublicAccessConfigurationMetadata": {"CreationDateTime": NOW, "CreatedByArn": "arn:aws:iam::123456789012:root"}})
+        "BlockPublicAccessConfigurationMetadata": {"CreationDateTime": NOW,
+                                                   "CreatedByArn": "arn:aws:iam::123456789012:root"}})
 
 
 def _cluster(state: str, cluster_id: str = "j-STUBBED00001") -> dict:

@@ -17,8 +17,9 @@ def _jars(tmp_path: Path, *names: str) -> Path:
 
 
 def test_the_hadoop_version_comes_from_the_jars(tmp_path):
-    jars = _jars(tmp_path, "hadoop-client-api-3.3.4.jar", "hadoop-client-runtime-3.3.4.jar", "parquet-hadoop-1.13.1.jar",
-                 "dropwizard-metrics-hadoop-metrics2-reporter-0.1.2.jar", "spark-core_2.12-3.5.1.jar")
+    jars = _jars(tmp_path, "hadoop-client-api-3.3.4.jar", "hadoop-client-runtime-3.3.4.jar",
+                 "parquet-hadoop-1.13.1.jar", "dropwizard-metrics-hadoop-metrics2-reporter-0.1.2.jar",
+                 "spark-core_2.12-3.5.1.jar")
     assert hadoop_version_of_jars(jars) == "3.3.4"
 
 
@@ -83,7 +84,8 @@ def test_an_endpoint_for_tests_switches_to_path_style_and_plain_http():
     assert conf["spark.hadoop.fs.s3a.path.style.access"] == "true"
     assert conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
     assert conf["spark.hadoop.fs.s3a.endpoint.region"] == "eu-west-3"
-    assert s3a_settings("3.4.1", endpoint="https://s3.local").conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
+    https = s3a_settings("3.4.1", endpoint="https://s3.local").conf
+    assert https["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "true"
 
 
 @pytest.mark.parametrize("version", ["3.2.4", "3", "3.4", "x.y.z", ""])

@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..cloud.cluster import (
-    BUCKET_TAG,
     DEFAULT_CORE_NODES,
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE,
 )
-from ..cloud.dryrun import DRY_RUN_CLUSTER_ID, RequestRecorder
+from ..cloud.dryrun import RequestRecorder
 from ..cloud.errors import CloudUsageError, CredentialsError, aws_errors
 from ..cloud.regions import DEFAULT_REGION, EU_REGIONS, resolve_region
 from ..cloud.waiting import Waits
@@ -298,7 +297,8 @@ def _run(args: argparse.Namespace, aws: Aws) -> int:
         return 0
     state = _follow_step(aws, started.cluster_id, started.step_id, waits)
     code = _end_of_step(aws, started.cluster_id, started.step_id, state, started.spec.log_uri)
-    final = emr_api.wait_cluster_terminated(aws.emr, started.cluster_id, waits.config(default_delay=30, max_wait_s=3600))
+    config = waits.config(default_delay=30, max_wait_s=3600)
+    final = emr_api.wait_cluster_terminated(aws.emr, started.cluster_id, config)
     aws.say(f"cluster {started.cluster_id}: {final}")
     return code
 
@@ -311,10 +311,7 @@ def _submit(args: argparse.Namespace, aws: Aws) -> int:
     emr_api.validate_cluster_id(args.cluster)
     if aws.recorder is not None and is_s3(args.input):
         # A dry run cannot ask which bucket the cluster was started for: assume the one of INPUT.
-        bucket = split_s3(args.input)[0]
-        aws.recorder.assume("emr", "DescribeCluster", {"Cluster": {
-            "Id": args.cluster, "Name": f"fruits-{bucket}", "Status": {"State": "WAITING"},
-            "Tags": [{"Key": BUCKET_TAG, "Value": bucket}], "LogUri": f"s3n://{bucket}/logs/"}})
+        aws.recorder.assume_cluster(args.cluster, bucket=split_s3(args.input)[0])
     waits = _waits(args, aws.dry_run)
     step_id, bucket = deploy.submit(aws.emr, args.cluster, args.input, args.output, _run_flags(args))
     aws.say(f"step {step_id} added to cluster {args.cluster}: fruits run {args.input} {args.output}")
@@ -359,10 +356,8 @@ def _logs(args: argparse.Namespace, aws: Aws) -> int:
     if args.tail is not None and args.tail < 1:
         raise CloudUsageError(f"bad --tail {args.tail}: give 1 or more lines")
     if aws.recorder is not None:
-        aws.recorder.assume("emr", "DescribeCluster", {"Cluster": {
-            "Id": args.cluster, "Status": {"State": "WAITING"}, "LogUri": "s3n://the-cluster-log-bucket/logs/"}})
-        aws.recorder.assume("emr", "ListSteps", {"Steps": [{"Id": "s-DRYRUN0000000", "Name": "fruits run",
-                                                            "Status": {"State": "COMPLETED"}}]})
+        aws.recorder.assume_cluster(args.cluster, bucket="the-cluster-log-bucket")
+        aws.recorder.assume_steps()
     logs = step_logs(aws.emr, aws.s3, args.cluster, args.step, args.tail)
     aws.say(f"step {logs.step_id} ({logs.step_name}): {logs.state}; logs in {logs.location}")
     for name, text in logs.files.items():
@@ -377,7 +372,7 @@ def _down(args: argparse.Namespace, aws: Aws) -> int:
 
     emr_api.validate_cluster_id(args.cluster)
     if aws.recorder is not None:
-        aws.recorder.assume("emr", "DescribeCluster", {"Cluster": {"Id": args.cluster, "Status": {"State": "WAITING"}}})
+        aws.recorder.assume_cluster(args.cluster)
     waits = _waits(args, aws.dry_run)
     if args.no_wait:
         waits = Waits(enabled=False)
@@ -391,7 +386,7 @@ def _down(args: argparse.Namespace, aws: Aws) -> int:
 
 def _destroy(args: argparse.Namespace, aws: Aws) -> int:
     from ..cloud.bucket import validate_bucket_name
-    from ..cloud.roles import INSTANCE_POLICY_NAME, SERVICE_POLICY_ARN, SERVICE_ROLE, instance_role_name
+    from ..cloud.roles import instance_role_name
     from ..cloud.teardown import destroy
 
     validate_bucket_name(args.bucket)
@@ -399,17 +394,7 @@ def _destroy(args: argparse.Namespace, aws: Aws) -> int:
         raise CloudUsageError(f"--delete-bucket removes every object (and every old version) of {args.bucket} for "
                               "good: add --yes to confirm")
     if aws.recorder is not None:  # show the deletes: assume what `init` and `up` created is there
-        name = instance_role_name(args.bucket)
-        aws.recorder.assume("iam", "GetRole", lambda p: {"Role": {"RoleName": p["RoleName"], "Path": "/",
-                                                                  "Arn": "arn:aws:iam::000000000000:role/x",
-                                                                  "RoleId": "DRYRUN", "CreateDate": "2025-01-01"}})
-        aws.recorder.assume("iam", "GetInstanceProfile", {"InstanceProfile": {
-            "InstanceProfileName": name, "Roles": [{"RoleName": name}]}})
-        aws.recorder.assume("iam", "ListAttachedRolePolicies", lambda p: {"AttachedPolicies": [
-            {"PolicyArn": SERVICE_POLICY_ARN}] if p["RoleName"] == SERVICE_ROLE else [], "IsTruncated": False})
-        aws.recorder.assume("iam", "ListRolePolicies", lambda p: {"PolicyNames": [
-            INSTANCE_POLICY_NAME] if p["RoleName"] == name else [], "IsTruncated": False})
-        aws.recorder.assume("iam", "ListRoles", {"Roles": [], "IsTruncated": False})
+        aws.recorder.assume_fruits_roles(instance_role_name(args.bucket))
     result = destroy(aws.s3, aws.iam, aws.emr, args.bucket, aws.region, delete_bucket=args.delete_bucket)
     for change in result.changes:
         aws.say(change.line())

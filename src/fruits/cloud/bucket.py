@@ -13,10 +13,10 @@ from typing import Any
 
 from . import s3 as s3_api
 from .changes import Change
-from .policydoc import same_policy
-from .waiting import Waits
 from .errors import BucketNameError, BucketNotFoundError, BucketRegionError, CloudUsageError
+from .policydoc import same_policy
 from .regions import bucket_location_to_region
+from .waiting import DEFAULT_WAITS, Waits
 
 TLS_SID = "DenyInsecureTransport"
 LOG_PREFIX = "logs/"
@@ -176,12 +176,14 @@ def require_bucket(s3, bucket: str, region: str) -> None:
     """The bucket must exist in `region` (commands other than `init` never create it)."""
     found = bucket_region(s3, bucket)
     if found is None:
-        raise BucketNotFoundError(f"bucket {bucket} does not exist: create it with `fruits cloud init --bucket {bucket}`")
+        raise BucketNotFoundError(
+            f"bucket {bucket} does not exist: create it with `fruits cloud init --bucket {bucket}`")
     if found != region:
-        raise BucketRegionError(f"bucket {bucket} is in {found}, not {region}: pass --region {found} if that is in the EU")
+        raise BucketRegionError(
+            f"bucket {bucket} is in {found}, not {region}: pass --region {found} if that is in the EU")
 
 
-def ensure_bucket(s3, plan: BucketPlan, waits: Waits = Waits()) -> list[Change]:
+def ensure_bucket(s3, plan: BucketPlan, waits: Waits = DEFAULT_WAITS) -> list[Change]:
     """Create the bucket if needed and bring every setting to what `plan` wants; report each setting."""
     validate_bucket_name(plan.bucket)
     validate_kms_key(plan.kms_key, plan.region)

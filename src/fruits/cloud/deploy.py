@@ -21,7 +21,7 @@ from .package import CodeLocations, code_files
 from .pricing import hourly_cost
 from .roles import SERVICE_ROLE, ensure_emr_roles, instance_role_name
 from .upload import LocalFile, UploadReport, upload_files
-from .waiting import Waits
+from .waiting import DEFAULT_WAITS, Waits
 
 # `fruits run` flags passed through to the step (the same names as on `fruits run`).
 RUN_FLAGS = ("weights", "image_size", "variance", "k", "engine", "batch_size", "max_bytes", "max_pixels")
@@ -79,7 +79,7 @@ def run_arguments(bucket: str, input_uri: str, output_uri: str, flags: Mapping[s
     return args
 
 
-def prepare(s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = Waits()) -> Prepared:
+def prepare(s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS) -> Prepared:
     """The bucket must be ready; roles are created when missing; the code is uploaded when it changed."""
     require_bucket(s3, bucket, region)
     kms_key = bucket_kms_key(s3, bucket)
@@ -115,7 +115,7 @@ def _start(emr, spec: ClusterSpec, steps: list[dict[str, Any]]) -> str:
         raise
 
 
-def up(emr, s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = Waits(), **settings: Any) -> Started:
+def up(emr, s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS, **settings: Any) -> Started:
     """A long-lived cluster (until `down` or its idle timeout) ready for `submit`."""
     spec = cluster_spec(bucket, region, CodeLocations(bucket, wheel.name), keep_alive=True, **settings)
     prepared = prepare(s3, iam, bucket, region, wheel, waits)
@@ -125,7 +125,7 @@ def up(emr, s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = Waits
 
 def run(
     emr, s3, iam, bucket: str, region: str, wheel: Path, input_uri: str, output_uri: str,
-    run_flags: Mapping[str, Any], waits: Waits = Waits(), **settings: Any,
+    run_flags: Mapping[str, Any], waits: Waits = DEFAULT_WAITS, **settings: Any,
 ) -> Started:
     """A transient cluster: it runs the one step and terminates itself (no idle cost at all)."""
     args = run_arguments(bucket, input_uri, output_uri, run_flags)

@@ -24,6 +24,8 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
+from .cluster import BUCKET_TAG
+
 DRY_RUN_CLUSTER_ID = "j-DRYRUN0000000"
 DRY_RUN_STEP_ID = "s-DRYRUN0000000"
 _ACCOUNT = "000000000000"  # placeholder account id in ARNs of dry-run answers
@@ -123,6 +125,36 @@ class RequestRecorder:
             fixed = dict(answer)
             answer = lambda params: fixed  # noqa: E731
         self._answers[f"{service}.{operation}"] = answer
+
+    # --- assumptions of the commands that act on things `init` and `up` made -----------------------------
+
+    def assume_cluster(self, cluster_id: str, bucket: str | None = None, state: str = "WAITING") -> None:
+        """A fruits cluster with that id exists (for `submit`, `logs`, `down`)."""
+        cluster: dict[str, Any] = {"Id": cluster_id, "Status": {"State": state}}
+        if bucket:
+            cluster.update(Name=f"fruits-{bucket}", LogUri=f"s3n://{bucket}/logs/",
+                           Tags=[{"Key": BUCKET_TAG, "Value": bucket}])
+        self.assume("emr", "DescribeCluster", {"Cluster": cluster})
+
+    def assume_steps(self) -> None:
+        """The cluster ran one step (for `logs`)."""
+        self.assume("emr", "ListSteps", {"Steps": [
+            {"Id": DRY_RUN_STEP_ID, "Name": "fruits run", "Status": {"State": "COMPLETED"}}]})
+
+    def assume_fruits_roles(self, instance_role: str) -> None:
+        """The roles and instance profile of `up` exist, and no other bucket's (for `destroy`)."""
+        from .roles import INSTANCE_POLICY_NAME, SERVICE_POLICY_ARN, SERVICE_ROLE
+
+        self.assume("iam", "GetRole", lambda p: {"Role": {
+            "RoleName": p["RoleName"], "Path": "/", "Arn": f"arn:aws:iam::{_ACCOUNT}:role/{p['RoleName']}",
+            "RoleId": "DRYRUN", "CreateDate": _now()}})
+        self.assume("iam", "GetInstanceProfile", {"InstanceProfile": {
+            "InstanceProfileName": instance_role, "Roles": [{"RoleName": instance_role}]}})
+        self.assume("iam", "ListAttachedRolePolicies", lambda p: {"IsTruncated": False, "AttachedPolicies": (
+            [{"PolicyArn": SERVICE_POLICY_ARN}] if p["RoleName"] == SERVICE_ROLE else [])})
+        self.assume("iam", "ListRolePolicies", lambda p: {"IsTruncated": False, "PolicyNames": (
+            [INSTANCE_POLICY_NAME] if p["RoleName"] == instance_role else [])})
+        self.assume("iam", "ListRoles", {"Roles": [], "IsTruncated": False})
 
     def attach(self, client) -> None:
         service = client.meta.service_model.service_name

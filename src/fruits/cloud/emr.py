@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import WaiterError
 
-from .errors import ClusterNotFoundError, CloudUsageError, StepNotFoundError, error_code, error_message
+from .errors import CloudUsageError, ClusterNotFoundError, StepNotFoundError, error_code, error_message
 
 ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING")
 _CLUSTER_ID = re.compile(r"^j-[A-Z0-9]{1,32}$")

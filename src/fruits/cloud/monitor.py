@@ -12,7 +12,7 @@ from . import emr as emr_api
 from . import s3 as s3_api
 from .errors import ClusterStateError, StepNotFoundError
 from .pricing import hourly_cost, hours_between
-from .waiting import Waits
+from .waiting import DEFAULT_WAITS, Waits
 
 STEP_LOG_FILES = ("stderr", "stdout")
 FINAL_STEP_STATES = ("COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED")
@@ -131,7 +131,7 @@ class Down:
     after: str
 
 
-def down(emr, cluster_id: str, waits: Waits = Waits()) -> Down:
+def down(emr, cluster_id: str, waits: Waits = DEFAULT_WAITS) -> Down:
     """Terminate the cluster and wait until it is gone (an unknown id is an error, a finished one is not)."""
     cluster = emr_api.describe_cluster(emr, cluster_id)
     before = cluster.get("Status", {}).get("State", "?")

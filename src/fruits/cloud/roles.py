@@ -17,7 +17,7 @@ from typing import Any
 from . import iam as iam_api
 from .changes import Change
 from .policydoc import same_policy
-from .waiting import Waits
+from .waiting import DEFAULT_WAITS, Waits
 
 SERVICE_ROLE = "fruits-emr-service-role"
 SERVICE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
@@ -104,7 +104,7 @@ def _ensure_profile(iam, name: str, waits: Waits) -> list[Change]:
     return [Change(thing, "unchanged", f"holds role {name}")]
 
 
-def ensure_emr_roles(iam, bucket: str, kms_key_arn: str | None = None, waits: Waits = Waits()) -> list[Change]:
+def ensure_emr_roles(iam, bucket: str, kms_key_arn: str | None = None, waits: Waits = DEFAULT_WAITS) -> list[Change]:
     """Service role, instance role, its bucket-scoped policy and its instance profile; each created if missing."""
     instance = instance_role_name(bucket)
     changes = [

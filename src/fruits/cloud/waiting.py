@@ -17,4 +17,5 @@ class Waits:
         return {"Delay": delay, "MaxAttempts": max(1, max_wait_s // max(1, delay))}
 
 
+DEFAULT_WAITS = Waits()
 NO_WAIT = Waits(enabled=False)

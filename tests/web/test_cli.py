@@ -1,0 +1,50 @@
+"""`fruits serve` and `fruits evaluate` as a user meets them: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fruits.cli.main import main
+
+
+def _run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("setup, words", [
+    (lambda tmp: tmp / "missing", "OUTPUT not found"),
+    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "no manifest.json"),
+])
+@pytest.mark.parametrize("command", ["serve", "evaluate", "identify"])
+def test_missing_or_incomplete_output_exits_2_with_one_line(capsys, tmp_path, setup, words, command):
+    extra = [str(tmp_path / "photo.jpg")] if command == "identify" else []
+    code, out, err = _run(capsys, command, str(setup(tmp_path)), *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("fruits: error: ") and words in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--port", "70000"], "--port"), (["--neighbours", "0"], "--neighbours"), (["--max-upload-mb", "0"], "upload"),
+])
+def test_serve_bad_flags_exit_2_before_starting(capsys, synthetic_run, flags, words):
+    code, _, err = _run(capsys, "serve", str(synthetic_run), *flags)
+    assert code == 2 and words in err and err.count("\n") == 1
+
+
+def test_evaluate_prints_accuracy_and_the_confusion_matrix(capsys, synthetic_run):
+    code, out, _ = _run(capsys, "evaluate", str(synthetic_run), "--neighbours", "5")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("top-1 accuracy on the Test split") and "k=5" in lines[0]
+    assert lines[1].startswith("confusion matrix") and len(lines) == 3 + 5  # header + 5 classes
+    code, out, _ = _run(capsys, "evaluate", str(synthetic_run), "--json")
+    body = json.loads(out)
+    assert code == 0 and body["method"] == "test split" and body["n"] == 10
+    assert sum(map(sum, body["confusion"])) == 10

@@ -200,3 +200,16 @@ def test_an_emr_refusal_is_one_line(cli, emr_stub, ready_bucket, wheel):
     assert result.code == 2
     assert result.error_lines == ["fruits: error: AWS refused RunJobFlow: ValidationException: The requested instance "
                                   "type m5.xlarge is not supported in eu-south-2c."]
+
+
+def test_status_shows_a_cluster_of_instance_fleets_with_an_unknown_cost(cli, emr_stub, aws):
+    emr_stub.add_response("list_clusters", {"Clusters": [{"Id": "j-FLEETS000001", "Name": "someone-elses", "Status": {
+        "State": "RUNNING", "Timeline": {"CreationDateTime": NOW}}}]})
+    emr_stub.add_client_error("list_instance_groups", service_error_code="InvalidRequestException",
+                              service_message="Instance groups are not supported for clusters with instance fleets")
+
+    result = cli("cloud", "status")
+
+    assert result.code == 0, result.err
+    [row] = [line for line in result.out.splitlines() if line.startswith("j-FLEETS000001")]
+    assert "someone-elses" in row and "RUNNING" in row and row.split()[-2:] == ["?", "?"]

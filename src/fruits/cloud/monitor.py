@@ -50,7 +50,10 @@ def cluster_costs(emr, region: str, now: _dt.datetime | None = None) -> list[Clu
     """Every active cluster of the region (fruits's or not: all of them cost money) with its cost so far."""
     costs = []
     for summary in emr_api.list_active_clusters(emr):
-        nodes = node_counts(emr_api.list_instance_groups(emr, summary["Id"]))
+        try:
+            nodes = node_counts(emr_api.list_instance_groups(emr, summary["Id"]))
+        except emr.exceptions.ClientError:
+            nodes = {}  # a cluster of instance fleets (not started by fruits): its cost is shown as unknown
         created = summary["Status"]["Timeline"]["CreationDateTime"]
         costs.append(ClusterCost(
             cluster_id=summary["Id"], name=summary.get("Name", ""), state=summary["Status"]["State"],

@@ -59,6 +59,8 @@ def known_instance_types() -> list[str]:
 
 def hourly_cost(nodes: dict[str, int], region: str) -> float | None:
     """USD per hour of a cluster with `nodes` ({instance type: count}); None if a type is not in the table."""
+    if not nodes:
+        return None
     total = 0.0
     for instance_type, count in nodes.items():
         price = node_price(instance_type, region)

@@ -188,3 +188,20 @@ def test_identify_form_page_answers_in_html(client, test_photo):
     assert "data:image/jpeg;base64," in response.text  # the preview travels inside the page, nothing is kept
     bad = client.post("/identify", files={"photo": ("x.jpg", b"hello", "image/jpeg")}, headers={"accept": "text/html"})
     assert bad.status_code == 415 and 'data-testid="error"' in bad.text and "not a JPEG or PNG" in bad.text
+
+
+def test_changed_weights_make_identify_503_and_leave_the_dashboard_up(catalog, test_photo):
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+
+    from fruits.web import create_app
+    from fruits.web.catalog import Catalog
+
+    run = catalog.run
+    manifest = {**run.manifest, "weights": {**run.manifest["weights"], "sha256": "f" * 64}}
+    tampered = Catalog(dataclasses.replace(run, manifest=manifest), catalog.settings)
+    with TestClient(create_app(catalog.settings, tampered)) as other:
+        response = other.post("/api/identify", content=test_photo, headers={"content-type": "image/jpeg"})
+        assert response.status_code == 503 and "changed since `fruits run`" in response.json()["detail"]
+        assert other.get("/images", headers={"accept": "text/html"}).status_code == 200

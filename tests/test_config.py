@@ -9,7 +9,7 @@ BASE = {"input": "in", "output": "out"}
 def test_defaults():
     config = build_run_config(BASE, env={})
     assert (config.weights, config.image_size, config.variance, config.k, config.master, config.engine) == (
-        "imagenet", 224, 0.95, None, "local[*]", "litert")
+        "imagenet", 224, 0.95, None, None, "litert")
 
 
 def test_flags_beat_env_beat_file(tmp_path):

@@ -43,7 +43,8 @@ class RunConfig:
     image_size: int = 224
     variance: float = 0.95
     k: int | None = None
-    master: str = "local[*]"
+    # None: the master spark-submit was given (yarn on EMR), else local[*].
+    master: str | None = None
     engine: str = DEFAULT_ENGINE
     batch_size: int = 64
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -66,9 +67,6 @@ class RunConfig:
     def weights_spec(self) -> WeightsSpec:
         return WeightsSpec.parse(self.weights)
 
-    @property
-    def is_local_master(self) -> bool:
-        return self.master.startswith("local")
 
     def validated(self) -> RunConfig:
         if not self.input or not str(self.input).strip():
@@ -85,7 +83,7 @@ class RunConfig:
         _positive("--max-pixels", self.max_pixels, 1, None)
         _positive("--arrow-batch-rows", self.arrow_batch_rows, 1, 100_000)
         _positive("--threads", self.threads, 0, 256)
-        if not self.master.strip():
+        if self.master is not None and not self.master.strip():
             raise UsageError("empty --master: use local[*], local[N], yarn or spark://HOST:PORT")
         return self
 

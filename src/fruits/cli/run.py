@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from ..config import build_run_config, read_config_file
@@ -64,7 +65,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("input", metavar="INPUT", help="folder or URI of photos (path, file://, s3://, s3a://, hdfs://)")
     parser.add_argument("output", metavar="OUTPUT", help="folder or URI to write the results to")
     add_run_options(parser)
-    parser.add_argument("--master", help="Spark master (default: local[*]; on EMR spark-submit sets yarn)")
+    parser.add_argument("--master", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, else local[*])")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="write into a non-empty OUTPUT that holds no fruits run")
     parser.add_argument("--threads", type=int, help="threads per inference call (default: cores of one Spark task)")
@@ -73,6 +74,10 @@ def add_parser(subparsers) -> None:
                         help="extra Spark setting, repeatable (e.g. --conf spark.executor.memory=4g)")
     parser.add_argument("--packages", action="append", metavar="GROUP:ARTIFACT:VERSION",
                         help="Maven package for spark.jars.packages, repeatable")
+    parser.add_argument("--s3a", action="store_true",
+                        help="read and write s3:// and s3a:// from this machine: adds the hadoop-aws package matching "
+                             "pyspark's Hadoop and the S3A settings (credentials from the standard AWS chain; "
+                             "AWS_ENDPOINT_URL is honoured); not needed on EMR")
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [run] table of defaults for these flags")
     parser.set_defaults(handler=handle)
 
@@ -83,12 +88,21 @@ def config_from_args(args: argparse.Namespace):
         "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
+    if getattr(args, "s3a", False):
+        from ..cloud.s3a import installed_s3a_settings
+
+        s3a = installed_s3a_settings(
+            endpoint=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        )
+        flags["spark_conf"] = {**s3a.conf, **flags["spark_conf"]}  # an explicit --conf wins
+        flags["packages"] = tuple(dict.fromkeys(s3a.packages + flags["packages"]))
     return build_run_config(flags, file_values=read_config_file(getattr(args, "config", None), "run"))
 
 
 def handle(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    log.info("starting Spark (%s)", config.master)
+    log.info("starting Spark (%s)", config.master or "spark-submit's master, else local[*]")
     from ..spark.job import run_pipeline
     from ..spark.session import build_spark_session
 

@@ -16,7 +16,7 @@ from typing import Any
 from .. import __version__, outputs
 from ..config import RunConfig
 from ..model import FEATURE_DIM
-from ..storage import join, qualify
+from ..storage import join
 from .hadoop_fs import HadoopFS
 from .pca import PcaFit, fit_pca
 from .steps import (
@@ -28,6 +28,7 @@ from .steps import (
     featurize_to_output,
     output_uris,
     prepare_output,
+    resolve_locations,
     write_manifest,
     write_pca_outputs,
 )
@@ -103,8 +104,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     t_start = time.monotonic()
     fs = HadoopFS(spark)
     configure_session(spark, config)
-    input_uri = qualify(config.input, local_default=config.is_local_master)
-    output_uri = qualify(config.output, local_default=config.is_local_master)
+    input_uri, output_uri = resolve_locations(spark, config)
     check_input(fs, input_uri)
     prepare_output(fs, output_uri, config.overwrite)
     uris = output_uris(output_uri)

@@ -15,8 +15,13 @@ def _log4j_file() -> str:
     return str(resources.files("fruits.spark").joinpath("log4j2.properties"))
 
 
+def under_spark_submit() -> bool:
+    """True when spark-submit started this Python (it then owns the master, e.g. yarn on EMR)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 def build_spark_session(
-    master: str = "local[*]",
+    master: str | None = None,
     app_name: str = "fruits",
     conf: Mapping[str, str] | None = None,
     packages: tuple[str, ...] = (),
@@ -26,13 +31,19 @@ def build_spark_session(
 
     In local mode the Python workers are started with this interpreter (`PYSPARK_PYTHON`): the system
     Python would not find pandas, pyarrow or this package. On a cluster the cluster's setting wins.
+    With no master given, spark-submit's own `--master` is kept; outside spark-submit it is local[*].
     """
     from pyspark.sql import SparkSession
 
-    if master.startswith("local"):
+    if master is None and not under_spark_submit():
+        master = "local[*]"
+    local = bool(master and master.startswith("local"))
+    if local:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = SparkSession.builder.appName(app_name).master(master)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
     settings = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # A long-lived Python worker keeps its model between tasks (see fruits.engines).
@@ -41,7 +52,7 @@ def build_spark_session(
         "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() else "false",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log4j_file()}",
     }
-    if master.startswith("local"):
+    if local:
         settings["spark.driver.memory"] = driver_memory
     if packages:
         settings["spark.jars.packages"] = ",".join(packages)

@@ -20,7 +20,7 @@ from ..engines import EngineSpec, prepare_payload
 from ..errors import InputNotFoundError, NoImagesError, OutputError, PipelineError
 from ..model import LoadedWeights, load_weights
 from ..pca_math import Projection
-from ..storage import join
+from ..storage import join, qualify
 from .discover import EMPTY_FILE_REASON, count_listed, listing, load_files, skipped_files, with_content
 from .featurize import FeaturizeCounters, featurize_images, make_featurize_udf
 from .hadoop_fs import HadoopFS
@@ -41,6 +41,13 @@ def java_error_summary(exc: BaseException) -> str:
             pass
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
+
+
+def resolve_locations(spark, config: RunConfig) -> tuple[str, str]:
+    """(INPUT, OUTPUT) as URIs. Bare paths mean the local disk in local mode, the cluster's file system
+    (HDFS on EMR) on a cluster."""
+    local = spark.sparkContext.master.startswith("local")
+    return qualify(config.input, local_default=local), qualify(config.output, local_default=local)
 
 
 def output_uris(output_uri: str) -> dict[str, str]:

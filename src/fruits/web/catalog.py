@@ -51,6 +51,8 @@ class Catalog:
              for label, predicted in zip(images.labels, self.assessment.predicted)], dtype=object)
         self.photos = Photos(run, workers=settings.describe_workers)
         self.identifier = Identifier(run, self.assessment.classifier, self.assessment.reference_rows, self.facts)
+        self.labels: list[str] = sorted({str(v) for v in images.labels if v is not None})
+        self._measures: dict[str, np.ndarray] | None = None
         log.info("classified %d photos with k=%d neighbours in %.1f s", len(images), self.assessment.classifier.k,
                  time.monotonic() - started)
 
@@ -98,6 +100,16 @@ class Catalog:
             "is_reference": bool(self.is_reference[row]),
             "sentence": explain(predicted, score, votes, result.k, float(result.familiarity[row])),
         }
+
+    def measures(self) -> dict[str, np.ndarray]:
+        """Every photo's brightness and dominant hue (NaN when unknown), for the comparison histograms."""
+        if self._measures is None:
+            described = self.photos.all_descriptions()
+            self._measures = {
+                "brightness": np.asarray([d.brightness if d else np.nan for d in described], dtype=float),
+                "hue": np.asarray([d.hue if d and d.hue is not None else np.nan for d in described], dtype=float),
+            }
+        return self._measures
 
     def neighbours(self, row: int, count: int | None = None) -> list[tuple[int, float]]:
         """The photo's nearest reference photos (itself excluded), nearest first, as (row, distance)."""

@@ -97,6 +97,13 @@ def hue_colours(edges: np.ndarray) -> list[str]:
     return [f"hsl({(a + b) / 2:.0f},70%,50%)" for a, b in zip(edges[:-1], edges[1:])]
 
 
+def _decimals_for(values: np.ndarray) -> int:
+    """Enough decimals to keep 4 significant digits of the spread: PCA coordinates of a run with random
+    weights span thousandths, those of a pretrained model tens."""
+    spread = float(np.ptp(values)) if values.size else 0.0
+    return 3 if spread <= 0 or not np.isfinite(spread) else int(max(0, 3 - np.floor(np.log10(spread))))
+
+
 def pca_map(coords: np.ndarray, labels: np.ndarray, classes, item_row: int | None, neighbour_rows: list[int],
             max_points: int, variance: np.ndarray, ids: np.ndarray) -> dict:
     """The first two PCA axes: one dot per photo by class, the photo and its neighbours highlighted."""
@@ -105,26 +112,28 @@ def pca_map(coords: np.ndarray, labels: np.ndarray, classes, item_row: int | Non
     if n > max_points:  # a fixed sample, so the map does not change between reloads
         shown = np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))
     colours = class_colours(classes)
+    places = _decimals_for(coords[:, :2])
+    coords = coords[:, :2].round(places)
     data = []
     for name in list(classes) + [None]:
         rows = shown[np.asarray([labels[r] == name for r in shown], dtype=bool)]
         if len(rows) == 0:
             continue
         data.append({"type": "scatter", "mode": "markers", "name": name or "no label",
-                     "x": coords[rows, 0].round(3).tolist(), "y": coords[rows, 1].round(3).tolist(),
+                     "x": coords[rows, 0].tolist(), "y": coords[rows, 1].tolist(),
                      "customdata": ids[rows].tolist(),
                      "marker": {"size": 5, "opacity": 0.45, "color": colours.get(name, "#999999")},
                      "hovertemplate": f"{name or 'no label'}<extra></extra>"})
     if neighbour_rows:
         rows = np.asarray(neighbour_rows)
         data.append({"type": "scatter", "mode": "markers", "name": "Its most similar photos",
-                     "x": coords[rows, 0].round(3).tolist(), "y": coords[rows, 1].round(3).tolist(),
+                     "x": coords[rows, 0].tolist(), "y": coords[rows, 1].tolist(),
                      "customdata": ids[rows].tolist(),
                      "marker": {"size": 11, "symbol": "circle-open", "color": "#D55E00", "line": {"width": 2}},
                      "hovertemplate": "a similar photo<extra></extra>"})
     if item_row is not None:
         data.append({"type": "scatter", "mode": "markers", "name": "This photo",
-                     "x": [round(float(coords[item_row, 0]), 3)], "y": [round(float(coords[item_row, 1]), 3)],
+                     "x": [float(coords[item_row, 0])], "y": [float(coords[item_row, 1])],
                      "marker": {"size": 18, "symbol": "star", "color": ITEM_COLOUR,
                                 "line": {"width": 1, "color": "#ffffff"}},
                      "hovertemplate": "this photo<extra></extra>"})

@@ -32,7 +32,13 @@ def _file_size(size: int | None) -> str:
     return str(size)
 
 
+def _significant(value: float, digits: int = 3) -> str:
+    """3 significant digits: distances and coordinates range from thousandths (random weights) to tens."""
+    return f"{value:.{digits}g}"
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters["significant"] = _significant
 templates.env.filters["percent"] = _percent
 templates.env.filters["file_size"] = _file_size
 

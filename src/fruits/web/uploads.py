@@ -8,8 +8,12 @@ application/octet-stream).
 
 from __future__ import annotations
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+try:
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+except ImportError:  # python-multipart < 0.0.13 names its module `multipart`
+    from multipart.exceptions import MultipartParseError
+    from multipart.multipart import MultipartParser, parse_options_header
 
 from ..identify import UnreadablePhotoError, UnsupportedPhotoError
 

@@ -50,9 +50,8 @@ def _choice(text: str | None, allowed, name: str) -> str | None:
 def image_filter(catalog: Catalog = Depends(get_catalog), label: str | None = None, split: str | None = None,
                  predicted: str | None = None, min_score: str | None = None, max_score: str | None = None,
                  mistakes: str | None = None, sort: str | None = None) -> ImageFilter:
-    labels = sorted({str(v) for v in catalog.run.images.labels if v is not None})
     return ImageFilter(
-        label=_choice(label, labels, "label"),
+        label=_choice(label, catalog.labels, "label"),
         split=_choice(split, catalog.splits, "split"),
         predicted=_choice(predicted, catalog.classes, "predicted"),
         min_score=_fraction(min_score, "min_score"),
@@ -90,7 +89,7 @@ def browse(request: Request, page: int = 1, query: ImageFilter = Depends(image_f
     return templates.TemplateResponse(request, "browse.html", {
         "query": query, "items": [catalog.summary(int(r)) for r in shown], "total": len(rows),
         "all_total": len(catalog.run.images), "page": page, "pages": pages,
-        "labels": sorted({str(v) for v in catalog.run.images.labels if v is not None}),
+        "labels": catalog.labels,
         "classes": catalog.classes, "splits": catalog.splits,
         "previous_url": f"/images?{_query_string(query, page - 1)}" if page > 1 else None,
         "next_url": f"/images?{_query_string(query, page + 1)}" if page < pages else None,
@@ -114,7 +113,7 @@ def _detail(catalog: Catalog, row: int) -> dict:
     coords = catalog.run.images.coords[row]
     return {**_with_urls(catalog.summary(row)),
             "description": description.to_dict() if description else None,
-            "pca_coordinates": [round(float(c), 4) for c in coords[:5]],
+            "pca_coordinates": [float(f"{c:.4g}") for c in coords[:5]],
             "neighbours": neighbours,
             "card": catalog.facts.card(catalog.run.images.labels[row] or catalog.summary(row)["predicted"])}
 
@@ -131,9 +130,8 @@ def _comparison_charts(catalog: Catalog, row: int) -> dict[str, dict]:
     group = images.labels == label if label is not None else catalog.assessment.predicted == predicted
     group_name = f"photos labelled {label}" if label is not None else f"photos predicted {predicted}"
     neighbour_rows = catalog.all_neighbour_rows(row)
-    descriptions = catalog.photos.all_descriptions()
-    brightness = np.asarray([d.brightness if d else np.nan for d in descriptions], dtype=float)
-    hue = np.asarray([d.hue if d and d.hue is not None else np.nan for d in descriptions], dtype=float)
+    measures = catalog.measures()
+    brightness, hue = measures["brightness"], measures["hue"]
     score = catalog.assessment.score
     return {
         "gauge": charts.score_gauge(float(score[row])),

@@ -46,7 +46,8 @@ def score_gauge(score: float) -> dict:
                           {"range": [70, 90], "color": "#eef3c9"}, {"range": [90, 100], "color": "#d3efd6"}],
             },
         }],
-        "layout": _layout(height=200, margin={"l": 24, "r": 24, "t": 16, "b": 8}),
+        "layout": _layout(height=200, margin={"l": 52, "r": 60, "t": 16, "b": 8}),
+        "config": {"staticPlot": True},  # nothing to zoom or hover in a gauge
     }
 
 

@@ -9,7 +9,8 @@
       var target = document.getElementById(node.getAttribute("data-plot"));
       if (!target) return;
       var figure = JSON.parse(node.textContent);
-      Plotly.newPlot(target, figure.data, figure.layout, { responsive: true, displaylogo: false });
+      var config = Object.assign({ responsive: true, displaylogo: false }, figure.config || {});
+      Plotly.newPlot(target, figure.data, figure.layout, config);
       // A click on a dot of the map opens that photo.
       target.on && target.on("plotly_click", function (event) {
         var point = event.points && event.points[0];

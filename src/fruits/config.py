@@ -46,7 +46,8 @@ class RunConfig:
     # None: the master spark-submit was given (yarn on EMR), else local[*].
     master: str | None = None
     engine: str = DEFAULT_ENGINE
-    batch_size: int = 64
+    # Small batches keep the activations in cache: 16 was faster than 64 for both engines on a 2-core CPU.
+    batch_size: int = 16
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     overwrite: bool = False

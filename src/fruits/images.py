@@ -8,6 +8,7 @@ same PCA space as the reference images.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -15,6 +16,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import ImageDecodeError
+
+# Pillow logs every EXIF tag (GPS position included) at DEBUG level while it reads the orientation: never.
+logging.getLogger("PIL").setLevel(logging.INFO)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 

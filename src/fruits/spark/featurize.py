@@ -7,6 +7,8 @@ predictor across every Arrow batch and task after that (`fruits.engines.load_pre
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 
 import pandas as pd  # pandas UDF type hints are resolved from module globals
@@ -16,6 +18,45 @@ from ..extract import extract_features
 from ..images import ImageLimits
 
 RESULT_SCHEMA = "features array<float>, error string"
+
+log = logging.getLogger("fruits")
+
+
+def _import_worker_modules(engine: str):
+    def warm(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # What the featurize UDF will need; TensorFlow only for the keras engine (seconds per worker).
+        import PIL.Image  # noqa: F401
+
+        from .. import engines, extract  # noqa: F401
+
+        if engine == "keras":
+            import tensorflow  # noqa: F401
+        else:
+            import ai_edge_litert.interpreter  # noqa: F401
+        yield from batches
+
+    return warm
+
+
+def warm_up_workers(spark, engine: str) -> threading.Thread:
+    """Start the Python workers and their imports in the background, while the driver prepares the model.
+
+    On a cold start each worker spends seconds on its start-up (daemon fork, pandas/pyarrow, the engine's
+    library); Python workers are reused, so doing it during the driver's weight loading takes it off the
+    featurization's critical path. Best effort: a failure here only costs the time it would have saved.
+    """
+    slots = max(1, spark.sparkContext.defaultParallelism)
+
+    def job():
+        try:
+            warm = spark.range(0, slots, numPartitions=slots).mapInPandas(_import_worker_modules(engine), "id long")
+            warm.write.format("noop").mode("overwrite").save()
+        except Exception as exc:  # noqa: BLE001
+            log.debug("worker warm-up failed: %s", exc)
+
+    thread = threading.Thread(target=job, name="fruits-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 class FeaturizeCounters:

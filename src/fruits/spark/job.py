@@ -17,6 +17,7 @@ from .. import __version__, outputs
 from ..config import RunConfig
 from ..model import FEATURE_DIM
 from ..storage import join
+from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS
 from .pca import PcaFit, fit_pca
 from .steps import (
@@ -110,7 +111,9 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     uris = output_uris(output_uri)
 
     stage(f"[1/5] loading weights ({config.weights_spec.describe()}) on the driver and broadcasting them")
+    warm_up = warm_up_workers(spark, config.engine)
     model = broadcast_model(spark, config, fs)
+    warm_up.join()
     t_prepared = time.monotonic()
 
     stage(f"[2/5] featurizing images under {input_uri} (engine {config.engine}, {config.image_size}px)")

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .engines import DEFAULT_ENGINE, validate_engine
+from .engines import DEFAULT_BATCH_SIZE, DEFAULT_ENGINE, validate_engine
 from .errors import UsageError
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from .model import FEATURE_DIM, WeightsSpec, validate_image_size
@@ -46,8 +46,8 @@ class RunConfig:
     # None: the master spark-submit was given (yarn on EMR), else local[*].
     master: str | None = None
     engine: str = DEFAULT_ENGINE
-    # Small batches keep the activations in cache: 16 was faster than 64 for both engines on a 2-core CPU.
-    batch_size: int = 16
+    # None: the engine's own default (fruits.engines.DEFAULT_BATCH_SIZE).
+    batch_size: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     overwrite: bool = False
@@ -59,6 +59,10 @@ class RunConfig:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     # Maven coordinates for `spark.jars.packages` (e.g. hadoop-aws for s3a:// on a laptop).
     packages: tuple[str, ...] = ()
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size or DEFAULT_BATCH_SIZE[self.engine]
 
     @property
     def limits(self) -> ImageLimits:
@@ -79,7 +83,8 @@ class RunConfig:
         validate_k(self.k, FEATURE_DIM)
         validate_engine(self.engine)
         self.weights_spec  # parses, raises UsageError when malformed
-        _positive("--batch-size", self.batch_size, 1, 4096)
+        if self.batch_size is not None:
+            _positive("--batch-size", self.batch_size, 1, 4096)
         _positive("--max-bytes", self.max_bytes, 1, None)
         _positive("--max-pixels", self.max_pixels, 1, None)
         _positive("--arrow-batch-rows", self.arrow_batch_rows, 1, 100_000)

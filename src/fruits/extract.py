@@ -30,7 +30,7 @@ def extract_features(
     predictor: Predictor,
     image_size: int,
     limits: ImageLimits = ImageLimits(),
-    batch_size: int = 16,
+    batch_size: int = 2,
 ) -> Extraction:
     result = Extraction([None] * len(contents), [None] * len(contents))
     for start in range(0, len(contents), batch_size):

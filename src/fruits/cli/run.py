@@ -49,7 +49,7 @@ def add_run_options(parser: argparse.ArgumentParser, weights_default_help: str =
     choice.add_argument("--variance", type=float, help="keep the fewest components reaching this variance (default 0.95)")
     choice.add_argument("--k", type=int, help="keep exactly K components instead")
     parser.add_argument("--engine", choices=ENGINES, help=f"inference engine on the executors (default: {DEFAULT_ENGINE})")
-    parser.add_argument("--batch-size", type=int, help="images per inference call (default: 16)")
+    parser.add_argument("--batch-size", type=int, help="images per inference call (default: 2 for litert, 8 for keras)")
     parser.add_argument("--max-bytes", type=parse_size, help="larger files are errors, not crashes (default: 50MB)")
     parser.add_argument("--max-pixels", type=int, help="larger images are refused as bombs (default: 40000000)")
 

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,7 @@ from .steps import (
     BroadcastModel,
     FeaturizeResult,
     broadcast_model,
+    discover,
     check_input,
     configure_session,
     featurize_to_output,
@@ -76,7 +78,7 @@ def build_manifest(spark, config: RunConfig, input_uri: str, output_uri: str, mo
         "feature_dim": FEATURE_DIM,
         "image_size": config.image_size,
         "engine": config.engine,
-        "batch_size": config.batch_size,
+        "batch_size": config.effective_batch_size,
         "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels},
         "weights": {
             "spec": config.weights,
@@ -97,6 +99,11 @@ def build_manifest(spark, config: RunConfig, input_uri: str, output_uri: str, mo
     }
 
 
+def _timed(function, *args):
+    started = time.monotonic()
+    return function(*args), time.monotonic() - started
+
+
 def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the chain for `config` on `spark`; return the manifest that was written last to OUTPUT."""
     config = config.validated()
@@ -110,14 +117,20 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     prepare_output(fs, output_uri, config.overwrite)
     uris = output_uris(output_uri)
 
-    stage(f"[1/5] loading weights ({config.weights_spec.describe()}) on the driver and broadcasting them")
+    stage(f"[1/5] loading weights ({config.weights_spec.describe()}) on the driver and broadcasting them, "
+          f"listing {input_uri}")
+    # While the driver loads the weights (seconds of TensorFlow), Spark lists the photos and starts the
+    # Python workers: both are on the critical path of a cold run and need nothing from the model.
     warm_up = warm_up_workers(spark, config.engine)
-    model = broadcast_model(spark, config, fs)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fruits-discover") as pool:
+        listing = pool.submit(_timed, discover, spark, input_uri)
+        model = broadcast_model(spark, config, fs)
+        discovered, t_discover = listing.result()
     warm_up.join()
     t_prepared = time.monotonic()
 
-    stage(f"[2/5] featurizing images under {input_uri} (engine {config.engine}, {config.image_size}px)")
-    counts = featurize_to_output(spark, input_uri, model, config, uris)
+    stage(f"[2/5] featurizing {discovered.n_input} images (engine {config.engine}, {config.image_size}px)")
+    counts = featurize_to_output(spark, discovered, model, config, uris)
     t_featurized = time.monotonic()
     log.info("featurized %d images, %d errors (%.1f s)", counts.n_features, counts.n_errors,
              t_featurized - t_prepared)
@@ -138,6 +151,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     model.destroy()
 
     timings = {
+        "discover": t_discover,
         "prepare": t_prepared - t_start,
         "featurize": t_featurized - t_prepared,
         "pca": t_pca - t_featurized,

@@ -125,7 +125,7 @@ def broadcast_model(spark, config: RunConfig, fs: HadoopFS | None = None) -> Bro
     pickled = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     broadcast = spark.sparkContext.broadcast(payload)
     spec = EngineSpec(config.engine, config.image_size, weights.sha256, config.threads or task_cpus(spark),
-                      config.batch_size)
+                      config.effective_batch_size)
     return BroadcastModel(weights, spec, broadcast, len(pickled), hashlib.sha256(pickled).hexdigest())
 
 
@@ -137,19 +137,35 @@ class FeaturizeResult:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-def featurize_to_output(spark, input_uri: str, model: BroadcastModel, config: RunConfig, uris: dict[str, str]):
-    """Read the photos, run the CNN on the executors, write features/ and errors/, account for every file."""
-    from pyspark import StorageLevel
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
+@dataclass
+class Discovered:
+    """The photos under INPUT, listed once (Spark's binaryFile relation) and counted."""
 
+    input_uri: str
+    files: object  # the binaryFile DataFrame
+    n_input: int
+
+
+def discover(spark, input_uri: str) -> Discovered:
+    """List the image files under INPUT (the driver lists, no image is read); NoImagesError if there are none."""
     files = load_files(spark, input_uri)
     n_input = count_listed(files)
     if n_input == 0:
         raise NoImagesError(f"no .jpg, .jpeg or .png file under INPUT {input_uri}")
     log.info("found %d image files", n_input)
+    return Discovered(input_uri, files, n_input)
+
+
+def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, config: RunConfig,
+                        uris: dict[str, str]) -> FeaturizeResult:
+    """Read the photos, run the CNN on the executors, write features/ and errors/, account for every file."""
+    from pyspark import StorageLevel
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    files, n_input = discovered.files, discovered.n_input
     counters = FeaturizeCounters(spark)
-    udf = make_featurize_udf(model.spec, model.broadcast, config.limits, config.batch_size, counters)
+    udf = make_featurize_udf(model.spec, model.broadcast, config.limits, config.effective_batch_size, counters)
     # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN.
     featurized = featurize_images(with_content(files, config.max_bytes), udf).persist(StorageLevel.DISK_ONLY)
     # Rows are counted as they are written (Spark's observed metrics: exact, once per successful write).

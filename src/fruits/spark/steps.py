@@ -55,16 +55,23 @@ def output_uris(output_uri: str) -> dict[str, str]:
 
 
 def configure_session(spark, config: RunConfig) -> None:
-    """Per-run Spark SQL settings (runtime ones: they work on a session someone else started)."""
-    # Rows per Arrow batch handed to a Python worker (Spark's default, 10,000 photos, is far too many).
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.arrow_batch_rows))
-    # Photo splits. A photo costs the CNN about the same whatever its bytes, so each file is counted as 1 MB
-    # more than it weighs (Spark's 4 MB default gives 4 photos a task), and the photos are cut into ~2 tasks per
-    # core: every task start costs the Python worker ~0.2 s, and Spark balances the splits by size. The 1 GB cap
-    # keeps a task under ~1,000 small photos on a big cluster, so a lost task costs little to redo.
-    spark.conf.set("spark.sql.files.openCostInBytes", str(1024 * 1024))
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(1024**3))
-    spark.conf.set("spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism))
+    """Per-run Spark SQL settings (runtime ones: they work on a session someone else started).
+
+    A key the user set with `--conf` (config.spark_conf) is left alone, so every default here can be tuned.
+    """
+    settings = {
+        # Rows per Arrow batch handed to a Python worker (Spark's default, 10,000 photos, is far too many).
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(config.arrow_batch_rows),
+        # Photo splits. A photo costs the CNN about the same whatever its bytes, so each file is counted as 1 MB
+        # more than it weighs (Spark's 4 MB default gives 4 photos a task), and the photos are cut into ~2 tasks
+        # per core: every task start costs the Python worker ~0.2 s, and Spark balances the splits by size. The
+        # 1 GB cap keeps a task under ~1,000 small photos on a big cluster, so a lost task costs little to redo.
+        "spark.sql.files.openCostInBytes": str(1024 * 1024),
+        "spark.sql.files.maxPartitionBytes": str(1024**3),
+        "spark.sql.files.minPartitionNum": str(2 * spark.sparkContext.defaultParallelism),
+    }
+    for key, value in settings.items():
+        spark.conf.set(key, config.spark_conf.get(key, value))
 
 
 def check_input(fs: HadoopFS, input_uri: str) -> None:

@@ -1,0 +1,143 @@
+"""Isolated measurements behind docs/performance.md (the Spark-side levers are `make bench` runs).
+
+    python benchmarks/levers.py inference   # LiteRT and TensorFlow images/s per batch size and thread count
+    python benchmarks/levers.py decode      # where the 0.5 ms of Pillow decoding goes; JPEG draft on a big photo
+    python benchmarks/levers.py peak        # single-core fp32 peak (TensorFlow/oneDNN matmul), for the limit
+
+Each measurement runs in this process, one at a time; run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "fruits-360-sample"
+DEFAULT_WEIGHTS = ROOT.parent / "shared" / "models" / "mobilenet_v2_backbone_160.weights.h5"
+
+
+def rate(function, items: int, repeat: int = 3) -> float:
+    """Best images/s of `repeat` timed calls (after one warm-up call)."""
+    function()
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return items / best
+
+
+def inference(args) -> None:
+    from fruits.engines import LiteRTPredictor, prepare_payload
+    from fruits.model import WeightsSpec, build_feature_model, configure_tensorflow_threads, load_weights
+
+    size = args.image_size
+    weights = load_weights(WeightsSpec.parse(str(args.weights)), size)
+    flatbuffer = prepare_payload("litert", weights, size)
+    pixels = np.random.default_rng(0).integers(0, 256, size=(64, size, size, 3), dtype=np.uint8)
+    print("| engine | threads | batch | images/s |\n| --- | ---: | ---: | ---: |")
+    for threads in (1, 2):
+        predictor = LiteRTPredictor(flatbuffer, threads)
+        for batch in (1, 2, 4, 8, 16, 32, 64):
+            def run(batch=batch):
+                for start in range(0, 64, batch):
+                    predictor.predict(pixels[start:start + batch])
+            print(f"| litert | {threads} | {batch} | {rate(run, 64):.0f} |", flush=True)
+    configure_tensorflow_threads(1)
+    model = build_feature_model(size, weights.arrays)
+    for batch in (4, 8, 16, 32, 64):
+        def run(batch=batch):
+            for start in range(0, 64, batch):
+                model.predict_on_batch(pixels[start:start + batch])
+        print(f"| keras | 1 | {batch} | {rate(run, 64):.0f} |", flush=True)
+
+
+def decode(args) -> None:
+    from PIL import Image, ImageOps
+
+    from fruits.images import decode_and_resize, open_image, square_crop_box, to_rgb
+
+    photos = sorted(args.images.rglob("*.jpg"))[:500]
+    data = [path.read_bytes() for path in photos]
+    size = args.image_size
+
+    def step(upto: str):
+        def run():
+            for blob in data:
+                image = open_image(blob)
+                if upto == "open":
+                    continue
+                image.load()
+                if upto == "decode":
+                    continue
+                image = ImageOps.exif_transpose(image) or image
+                if upto == "exif":
+                    continue
+                image = to_rgb(image)
+                image = image.resize((size, size), Image.Resampling.BILINEAR, box=square_crop_box(*image.size))
+                if upto == "resize":
+                    continue
+                np.asarray(image, dtype=np.uint8)
+        return run
+
+    previous = 0.0
+    print(f"{len(data)} sample photos, microseconds per photo (cumulative, then the step alone):")
+    for upto in ("open", "decode", "exif", "resize", "numpy"):
+        microseconds = 1e6 / rate(step(upto), len(data))
+        print(f"  {upto:>7}: {microseconds:6.0f} us  (+{microseconds - previous:.0f})")
+        previous = microseconds
+    whole = 1e6 / rate(lambda: [decode_and_resize(blob, size) for blob in data], len(data))
+    print(f"  decode_and_resize: {whole:.0f} us")
+
+    pixels = np.random.default_rng(0).integers(0, 255, size=(3000, 4000, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=70)
+    big = buffer.getvalue()
+
+    def full():
+        image = Image.open(io.BytesIO(big)).convert("RGB")
+        image.resize((size, size), Image.Resampling.BILINEAR, box=square_crop_box(*image.size))
+
+    with_draft = 1e3 / rate(lambda: decode_and_resize(big, size), 1)
+    without = 1e3 / rate(full, 1)
+    print(f"4000x3000 JPEG: {with_draft:.0f} ms with draft(), {without:.0f} ms decoding every pixel")
+
+
+def peak(args) -> None:
+    from fruits.model import configure_tensorflow_threads
+
+    configure_tensorflow_threads(1)
+    import tensorflow as tf
+
+    a = tf.random.uniform((2048, 2048))
+    b = tf.random.uniform((2048, 2048))
+    matmul = tf.function(lambda x, y: tf.matmul(x, y))
+    flops = 2 * 2048**3
+    per_second = rate(lambda: matmul(a, b).numpy(), 1)
+    print(f"single-core fp32 matmul (oneDNN, 1 thread): {flops * per_second / 1e9:.0f} GFLOP/s")
+    macs = 0.30e9
+    print(f"MobileNetV2 at 224: ~{macs / 1e9:.2f} GMAC = {2 * macs / 1e9:.2f} GFLOP per image: the peak allows "
+          f"{flops * per_second / (2 * macs):.0f} images/s per core")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("inference", "decode", "peak"))
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--image-size", type=int, default=224)
+    args = parser.parse_args()
+    {"inference": inference, "decode": decode, "peak": peak}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

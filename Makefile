@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO ?= demo
 
-.PHONY: install demo test test-fast test-spark35 bench slides clean
+.PHONY: install demo test test-fast test-spark35 bench figures slides clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "fruits needs Python >= 3.10; set PYTHON=python3.11")'
@@ -42,6 +42,15 @@ test-spark35: $(VENV35)/.installed-stamp
 # Featurization throughput (see docs/performance.md). BENCH_ARGS="--repeat 10" for the scale check.
 bench: $(STAMP)
 	$(PY) benchmarks/featurize.py $(BENCH_ARGS)
+
+# The figures of the docs and the slides, from generated files: a run on the shared sample and a benchmark.
+SHARED ?= ../shared
+FIGURES_RUN ?= out/shared-sample
+figures: $(STAMP)
+	$(VENV)/bin/fruits run $(SHARED)/data/fruits-360-sample $(FIGURES_RUN) \
+		--weights $(SHARED)/models/mobilenet_v2_backbone_160.weights.h5
+	$(PY) benchmarks/featurize.py --json docs/figures/benchmark.json
+	$(PY) docs/make_figures.py --run $(FIGURES_RUN) --bench docs/figures/benchmark.json
 
 clean:
 	rm -rf $(VENV) $(VENV35) $(DEMO) .pytest_cache build dist src/*.egg-info

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fruits import identify as identify_module
+import fruits
 from fruits.errors import WeightsError
 from fruits.identify import (
     FruitFacts,
@@ -21,6 +21,7 @@ from fruits.identify import (
     strip_metadata,
     weights_spec_for,
 )
+from fruits.identify import service as identify_service
 from fruits.images import decode_and_resize
 from fruits.run_output import open_run_output
 from tests import bad_images
@@ -61,7 +62,7 @@ def test_class_names_map_to_fruit_kinds(label, kind):
 
 def test_every_fruits360_class_maps_to_a_known_kind():
     facts = FruitFacts.load()
-    document = json.loads(Path(identify_module.__file__).with_name("data").joinpath("fruit_facts.json").read_text())
+    document = json.loads(Path(fruits.__file__).with_name("data").joinpath("fruit_facts.json").read_text())
     assert len(document["classes"]) >= 120
     assert all(facts.kind_for(name) in facts.kinds for name in document["classes"])
 
@@ -101,7 +102,7 @@ def test_a_reference_photo_lands_on_its_own_coordinates(synthetic_identifier):
 def test_the_predictor_is_built_once_per_process(synthetic_identifier, monkeypatch):
     synthetic_identifier.warm()
     calls = []
-    monkeypatch.setattr(identify_module, "load_weights", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(identify_service, "load_weights", lambda *a, **k: calls.append(a))
     photo = synthetic_identifier.run.read_image(0)
     synthetic_identifier.identify(photo)
     Identifier.for_run(synthetic_identifier.run).identify(photo)

@@ -4,36 +4,31 @@ Everything that turns a photo into coordinates comes from the run's manifest (we
 size, engine), so a photo sent to `fruits identify` or `POST /api/identify` lands in the same PCA space as the
 reference photos. The predictor is built once per process and shared.
 
-Privacy: a photo lives in memory for the duration of one call; nothing here writes it anywhere. Before Pillow
-sees it, `strip_metadata` cuts its metadata out (EXIF with the phone's GPS position, XMP, IPTC, comments),
-keeping only the orientation flag that turns it upright, so no metadata can reach a log or an answer.
+Privacy: a photo lives in memory for the duration of one call; nothing here writes it anywhere, and
+`strip_metadata` cuts its metadata out before Pillow sees it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from .classify import DEFAULT_NEIGHBOURS, Classification, KnnClassifier, explain, reference_mask
-from .engines import EngineSpec, Predictor, load_predictor, prepare_payload
-from .errors import ImageDecodeError, WeightsError
-from .extract import extract_features
-from .images import ImageLimits
-from .model import WeightsSpec, load_weights, validate_image_size
-from .run_output import RunOutput
+from ..classify import DEFAULT_NEIGHBOURS, Classification, KnnClassifier, explain, reference_mask
+from ..engines import EngineSpec, Predictor, load_predictor, prepare_payload
+from ..errors import ImageDecodeError, WeightsError
+from ..extract import extract_features
+from ..images import ImageLimits
+from ..model import WeightsSpec, load_weights, validate_image_size
+from ..run_output import RunOutput
+from .facts import FruitFacts
+from .metadata import JPEG_MAGIC, PNG_MAGIC, strip_metadata
 
 log = logging.getLogger(__name__)
-
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class UnsupportedPhotoError(ImageDecodeError):
@@ -42,59 +37,6 @@ class UnsupportedPhotoError(ImageDecodeError):
 
 class UnreadablePhotoError(ImageDecodeError):
     """A JPEG/PNG that cannot be decoded: empty, truncated, corrupt or a decompression bomb (web: 422)."""
-
-
-# --- information cards ----------------------------------------------------------------------------------------
-
-
-class FruitFacts:
-    """The package's fruit_facts.json: one card per fruit kind and a map from dataset class names to kinds."""
-
-    def __init__(self, document: dict):
-        self.kinds: dict[str, dict] = document["kinds"]
-        self._classes = {name.lower(): kind for name, kind in document.get("classes", {}).items()}
-        self._aliases = {name.lower(): kind for name, kind in document.get("aliases", {}).items()}
-
-    @classmethod
-    def load(cls) -> FruitFacts:
-        return _packaged_facts()
-
-    def kind_for(self, label: str | None) -> str | None:
-        """'Apple Red 1' -> 'apple', 'lemon' -> 'lemon', 'Tomato 4' -> 'tomato', unknown -> None."""
-        if not label:
-            return None
-        text = " ".join(label.replace("_", " ").split()).lower()
-        if text in self._classes:
-            return self._classes[text]
-        words = [w for w in text.split() if not w.isdigit()]
-        # The whole name without numbers, then its first word ("Apple Hit 1" -> "apple"), singular or plural.
-        for candidate in (" ".join(words), words[0] if words else ""):
-            for form in (candidate, _singular(candidate)):
-                if form in self.kinds:
-                    return form
-                if form in self._aliases:
-                    return self._aliases[form]
-        return None
-
-    def card(self, label: str | None) -> dict | None:
-        kind = self.kind_for(label)
-        if kind is None:
-            return None
-        return {"kind": kind, **self.kinds[kind]}
-
-
-def _singular(word: str) -> str:
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "oes")):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") else word
-
-
-@lru_cache(maxsize=1)
-def _packaged_facts() -> FruitFacts:
-    text = resources.files("fruits").joinpath("data/fruit_facts.json").read_text(encoding="utf-8")
-    return FruitFacts(json.loads(text))
 
 
 # --- the run's predictor, built once per process --------------------------------------------------------------
@@ -151,102 +93,6 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
         return model
 
 
-# --- metadata removal ---------------------------------------------------------------------------------------
-
-_ORIENTATION_TAG = 0x0112
-# JPEG segments that carry metadata, not pixels: APP1 (EXIF, XMP), APP13 (IPTC), COM. APP2 "MPF" (the index of a
-# phone's multi-picture file) goes too: only the first picture is used. APP0, APP2 ICC and APP14 stay: they
-# tell the decoder how to read the colours.
-_JPEG_METADATA = (0xE1, 0xED, 0xFE)
-_PNG_METADATA = (b"eXIf", b"tEXt", b"zTXt", b"iTXt")
-
-
-def _orientation(tiff: bytes) -> int | None:
-    """The orientation tag of an EXIF (TIFF) block's first directory; nothing else is looked at."""
-    order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
-    if order is None or len(tiff) < 8:
-        return None
-    directory = int.from_bytes(tiff[4:8], order)
-    if directory + 2 > len(tiff):
-        return None
-    for i in range(min(int.from_bytes(tiff[directory : directory + 2], order), 1024)):
-        entry = directory + 2 + 12 * i
-        if entry + 12 > len(tiff):
-            return None
-        if int.from_bytes(tiff[entry : entry + 2], order) == _ORIENTATION_TAG:
-            value = int.from_bytes(tiff[entry + 8 : entry + 10], order)
-            return value if 1 <= value <= 8 else None
-    return None
-
-
-def _orientation_tiff(orientation: int) -> bytes:
-    """A one-entry EXIF block: the orientation, nothing else."""
-    entry = _ORIENTATION_TAG.to_bytes(2, "little") + (3).to_bytes(2, "little") + (1).to_bytes(4, "little")
-    entry += orientation.to_bytes(2, "little") + b"\x00\x00"
-    return b"II*\x00" + (8).to_bytes(4, "little") + (1).to_bytes(2, "little") + entry + (0).to_bytes(4, "little")
-
-
-def _strip_jpeg(data: bytes) -> bytes:
-    out, pos, orientation = bytearray(data[:2]), 2, None
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0xDA:  # start of scan: the rest is image data
-            break
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        segment = data[pos : pos + 2 + length]
-        if length < 2 or len(segment) < 2 + length:
-            break  # damaged: leave the rest to the decoder, which will say what is wrong
-        payload = segment[4:]
-        if marker == 0xE1 and payload.startswith(b"Exif\x00\x00"):
-            orientation = _orientation(payload[6:]) or orientation
-        elif marker not in _JPEG_METADATA and not (marker == 0xE2 and payload.startswith(b"MPF\x00")):
-            out += segment
-        pos += 2 + length
-    if orientation and orientation != 1:
-        exif = b"Exif\x00\x00" + _orientation_tiff(orientation)
-        out[2:2] = b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif
-    return bytes(out + data[pos:])
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    import zlib
-
-    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
-    return len(payload).to_bytes(4, "big") + kind + payload + crc.to_bytes(4, "big")
-
-
-def _strip_png(data: bytes) -> bytes:
-    out, pos, orientation = bytearray(data[:8]), 8, None
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind, end = data[pos + 4 : pos + 8], pos + 12 + length
-        if end > len(data):
-            break
-        if kind == b"eXIf":
-            orientation = _orientation(data[pos + 8 : pos + 8 + length])
-        elif kind not in _PNG_METADATA:
-            if kind == b"IDAT" and orientation and orientation != 1:
-                out += _png_chunk(b"eXIf", _orientation_tiff(orientation))  # must precede the image data
-                orientation = None
-            out += data[pos:end]
-        pos = end
-        if kind == b"IEND":
-            break
-    return bytes(out + data[pos:])
-
-
-def strip_metadata(data: bytes) -> bytes:
-    """The photo with its metadata cut out and its pixels untouched (the orientation flag alone is kept)."""
-    if data.startswith(_JPEG_MAGIC):
-        return _strip_jpeg(data)
-    if data.startswith(_PNG_MAGIC):
-        return _strip_png(data)
-    return data
-
-
 # --- identification -------------------------------------------------------------------------------------------
 
 
@@ -256,7 +102,7 @@ def check_photo(data: bytes, limits: ImageLimits) -> None:
         raise UnreadablePhotoError("the photo is empty (0 bytes)")
     if len(data) > limits.max_bytes:
         raise UnreadablePhotoError(f"the photo is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
-    if not data.startswith((_JPEG_MAGIC, _PNG_MAGIC)):
+    if not data.startswith((JPEG_MAGIC, PNG_MAGIC)):
         raise UnsupportedPhotoError(
             "this file is not a JPEG or PNG photo (its content was checked, not its name); "
             "send a .jpg or .png, or set the phone camera to 'most compatible' instead of HEIC"

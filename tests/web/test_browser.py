@@ -111,6 +111,12 @@ def test_browse_filter_open_an_item_and_identify_a_photo(served, page, shared_sa
     page.wait_for_selector("#plot-map[data-drawn=true] .main-svg")
     assert page.locator(".plot[data-drawn=true]").count() == 5  # gauge, 3 histograms, map
     assert page.locator("[data-testid=neighbours] [data-testid=thumb]").count() == 12
+    # Each chart fits in its box: a plot taller than its container covers the text and charts below it.
+    overflowing = page.evaluate("""() => Array.from(document.querySelectorAll('.plot')).filter(box => {
+        const svg = box.querySelector('.main-svg');
+        return svg && svg.getBoundingClientRect().bottom > box.getBoundingClientRect().bottom + 1;
+    }).map(box => box.id)""")
+    assert overflowing == []
     page.screenshot(path=str(SCREENSHOTS / "item.png"), full_page=True)
 
     photo = sorted((shared_sample / "Test" / "raspberry").glob("*.jpg"))[3]

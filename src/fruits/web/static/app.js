@@ -10,6 +10,9 @@
       if (!target) return;
       var figure = JSON.parse(node.textContent);
       var config = Object.assign({ responsive: true, displaylogo: false }, figure.config || {});
+      // A responsive plot takes its container's size: give the container the figure's height, or the plot
+      // overflows a short box and covers what follows it.
+      if (figure.layout && figure.layout.height) target.style.height = figure.layout.height + "px";
       Plotly.newPlot(target, figure.data, figure.layout, config);
       // A click on a dot of the map opens that photo.
       target.on && target.on("plotly_click", function (event) {

@@ -130,7 +130,7 @@ def _seed_aws_managed_policy(name: str) -> None:
 @pytest.fixture
 def boto(aws):
     """Plain boto3 clients on the moto server, to set things up and read them back."""
-    from fruits.cli.cloud import _session
+    from fruits.cli.cloud.clients import _session
 
     session = _session()  # shares the service models already loaded by the CLI
     made: dict = {}
@@ -199,7 +199,7 @@ def signed_regions(monkeypatch):
     """
     import re
 
-    from fruits.cli import cloud as cli_cloud
+    from fruits.cli.cloud import clients as cli_cloud
 
     sent: list[tuple[str, str, str]] = []
     original = cli_cloud.Aws.client

@@ -68,7 +68,7 @@ def _step_args(*run_args: str) -> list[str]:
 @pytest.fixture
 def emr_stub(monkeypatch, aws):
     """The CLI's EMR client, stubbed (S3 and IAM still go to moto)."""
-    from fruits.cli import cloud as cli_cloud
+    from fruits.cli.cloud import clients as cli_cloud
 
     emr = cli_cloud._session().client("emr", region_name=REGION)
     original = cli_cloud.Aws.client

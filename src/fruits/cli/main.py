@@ -14,9 +14,11 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import FruitsError
+from . import cloud, evaluate, identify, run, sample, serve
 
-# Each module exposes add_parser(subparsers); the handler is stored as the `handler` default.
-_COMMAND_MODULES = ("run", "sample", "evaluate", "identify", "serve", "cloud")
+# Each module exposes add_parser(subparsers); the handler is stored as the `handler` default. This order is the
+# order of `fruits --help`.
+_COMMAND_MODULES = (run, sample, evaluate, identify, serve, cloud)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,19 +33,11 @@ def _fail(message: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = _Parser(prog="fruits", description="Fruit photos -> MobileNetV2 features on Spark -> PCA.")
     parser.add_argument("--version", action="version", version=f"fruits {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"fruits.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fruits.cli.{name}":
-                continue  # a sub-command that is not built yet
-            raise
+    for module in _COMMAND_MODULES:
         module.add_parser(subparsers)
     return parser
 

@@ -52,5 +52,14 @@ figures: $(STAMP)
 	$(PY) benchmarks/featurize.py --json docs/figures/benchmark.json
 	$(PY) docs/make_figures.py --run $(FIGURES_RUN) --bench docs/figures/benchmark.json
 
+# The defence deck: docs/slides.md (Marp) -> docs/slides.html, next to docs/figures/ so its images resolve.
+# marp-cli is pinned in package.json / package-lock.json; HTML output needs no browser.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+slides: node_modules/.installed
+	npx marp --html --allow-local-files docs/slides.md -o docs/slides.html
+
 clean:
 	rm -rf $(VENV) $(VENV35) $(DEMO) .pytest_cache build dist src/*.egg-info

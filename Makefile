@@ -49,6 +49,7 @@ FIGURES_RUN ?= out/shared-sample
 figures: $(STAMP)
 	$(VENV)/bin/fruits run $(SHARED)/data/fruits-360-sample $(FIGURES_RUN) \
 		--weights $(SHARED)/models/mobilenet_v2_backbone_160.weights.h5
+	mkdir -p docs/figures
 	$(PY) benchmarks/featurize.py --json docs/figures/benchmark.json
 	$(PY) docs/make_figures.py --run $(FIGURES_RUN) --bench docs/figures/benchmark.json
 
@@ -62,4 +63,4 @@ slides: node_modules/.installed
 	npx marp --html --allow-local-files docs/slides.md -o docs/slides.html
 
 clean:
-	rm -rf $(VENV) $(VENV35) $(DEMO) .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(VENV35) $(DEMO) node_modules docs/slides.html .pytest_cache build dist src/*.egg-info

@@ -222,6 +222,7 @@ def main() -> None:
             shutil.rmtree(output)
         print_table(results)
         if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"images": n, "image_size": args.image_size, "results": results},
                                             indent=2))
     finally:

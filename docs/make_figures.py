@@ -114,6 +114,7 @@ def benchmark_table(bench: Path, path: Path) -> None:
     table.auto_set_font_size(False)
     table.set_fontsize(10)
     table.scale(1, 1.5)
+    table.auto_set_column_width(list(range(len(header))))  # the engine names are long
     ax.set_title(f"Featurization, {data['images']} images at {data['image_size']}px, 2 cores", fontsize=11)
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)

@@ -40,6 +40,8 @@ def inference(args) -> None:
     from fruits.engines import LiteRTPredictor, prepare_payload
     from fruits.model import WeightsSpec, build_feature_model, configure_tensorflow_threads, load_weights
 
+    # TensorFlow's pools are fixed when it starts: pin it to 1 thread before the weights load starts it.
+    configure_tensorflow_threads(1)
     size = args.image_size
     weights = load_weights(WeightsSpec.parse(str(args.weights)), size)
     flatbuffer = prepare_payload("litert", weights, size)
@@ -52,7 +54,6 @@ def inference(args) -> None:
                 for start in range(0, 64, batch):
                     predictor.predict(pixels[start:start + batch])
             print(f"| litert | {threads} | {batch} | {rate(run, 64):.0f} |", flush=True)
-    configure_tensorflow_threads(1)
     model = build_feature_model(size, weights.arrays)
     for batch in (4, 8, 16, 32, 64):
         def run(batch=batch):

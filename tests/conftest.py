@@ -48,6 +48,19 @@ def spark():
     session.stop()
 
 
+def run_cli(capsys, *argv):
+    """`fruits ARGV` in-process, as the console script runs it: argparse errors exit through SystemExit, ours
+    return 2. Returns (exit code, stdout, stderr)."""
+    from fruits.cli.main import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def run_fixture_pipeline(spark, input_dir, output_dir, **overrides):
     """Run `fruits run` in-process on the shared test Spark session; return the manifest."""
     from fruits.config import RunConfig

@@ -6,17 +6,7 @@ import sys
 
 import pytest
 
-from fruits.cli.main import main
-
-
-def run_cli(capsys, *argv):
-    """main() as the console script runs it: argparse errors exit through SystemExit, ours return 2."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import run_cli
 
 
 @pytest.mark.parametrize(

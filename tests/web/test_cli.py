@@ -6,16 +6,7 @@ import json
 
 import pytest
 
-from fruits.cli.main import main
-
-
-def _run(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import run_cli as _run
 
 
 @pytest.mark.parametrize("setup, words", [

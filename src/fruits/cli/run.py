@@ -9,7 +9,8 @@ import sys
 
 from ..config import build_run_config, read_config_file
 from ..engines import DEFAULT_ENGINE, ENGINES
-from ..errors import UsageError
+from ..errors import InputNotFoundError, UsageError, WeightsError
+from ..storage import is_local, local_path
 
 log = logging.getLogger("fruits")
 
@@ -100,8 +101,22 @@ def config_from_args(args: argparse.Namespace):
     return build_run_config(flags, file_values=read_config_file(getattr(args, "config", None), "run"))
 
 
+def check_local_paths(config) -> None:
+    """Typos in local paths fail in a second, before Spark and TensorFlow take their ten."""
+    if is_local(config.input) and not os.path.exists(local_path(config.input)):
+        raise InputNotFoundError(f"INPUT not found: {config.input} (give a folder of .jpg/.jpeg/.png photos)")
+    spec = config.weights_spec
+    if spec.kind == "file" and is_local(spec.location) and not os.path.isfile(local_path(spec.location)):
+        raise WeightsError(f"weights file not found: {spec.location} (give a readable .weights.h5 path or s3:// URI)")
+
+
 def handle(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    from ..spark.session import under_spark_submit
+
+    # Bare paths are local only in local mode (under spark-submit on a cluster they mean HDFS).
+    if (config.master or ("yarn" if under_spark_submit() else "local")).startswith("local"):
+        check_local_paths(config)
     log.info("starting Spark (%s)", config.master or "spark-submit's master, else local[*]")
     from ..spark.job import run_pipeline
     from ..spark.session import build_spark_session

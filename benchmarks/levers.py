@@ -3,6 +3,7 @@
     python benchmarks/levers.py inference   # LiteRT and TensorFlow images/s per batch size and thread count
     python benchmarks/levers.py decode      # where the 0.5 ms of Pillow decoding goes; JPEG draft on a big photo
     python benchmarks/levers.py peak        # single-core fp32 peak (TensorFlow/oneDNN matmul), for the limit
+    python benchmarks/levers.py stage       # the featurize stage of the job under different Spark settings
 
 Each measurement runs in this process, one at a time; run it on a quiet machine.
 """
@@ -130,14 +131,70 @@ def peak(args) -> None:
           f"{flops * per_second / (2 * macs):.0f} images/s per core")
 
 
+# name -> (fruits run flags as config fields, extra Spark settings): the settings the "stage" measurement compares.
+STAGE_SETTINGS = {
+    "defaults (batch 2, ~2 tasks per core)": ({}, {}),
+    "batch 16": ({"batch_size": 16}, {}),
+    "~120 photos per task": ({}, {"spark.sql.files.minPartitionNum": "22"}),
+    "~48 photos per task": ({}, {"spark.sql.files.minPartitionNum": "55"}),
+    "4 photos per task (first version)": ({}, {"spark.sql.files.openCostInBytes": str(4 * 1024**2),
+                                               "spark.sql.files.maxPartitionBytes": str(16 * 1024**2)}),
+    "Arrow batches of 32 rows": ({"arrow_batch_rows": 32}, {}),
+    "Parquet uncompressed": ({}, {"spark.sql.parquet.compression.codec": "uncompressed"}),
+    # The same as the first row, last: how much of a difference is only the JVM warming up over the runs.
+    "defaults again": ({}, {}),
+}
+
+
+def stage(args) -> None:
+    """`featurize_to_output` (read, decode, infer, write features/ and errors/) timed under each setting.
+
+    One Spark session (local[2]) for all of them, warmed by a first untimed pass, so the differences are the
+    settings' and not the JVM's warm-up. The model is built once per worker and reused (same weights key).
+    """
+    import dataclasses
+    import tempfile
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from fruits.config import RunConfig
+    from fruits.spark import steps
+    from fruits.spark.session import build_spark_session
+
+    spark = build_spark_session("local[2]", "fruits levers")
+    with tempfile.TemporaryDirectory(prefix="fruits-stage-") as out:
+        base = RunConfig(input=str(args.images), output=out, weights=str(args.weights),
+                         image_size=args.image_size, overwrite=True).validated()
+        model = steps.broadcast_model(spark, base)
+        input_uri, output_uri = steps.resolve_locations(spark, base)
+        uris = steps.output_uris(output_uri)
+        runs = [("warm-up (not timed)", ({}, {}))] + list(STAGE_SETTINGS.items())
+        print("| setting | stage s | images/s |\n| --- | ---: | ---: |")
+        for name, (fields, conf) in runs:
+            config = dataclasses.replace(base, spark_conf=conf, **fields).validated()
+            steps.configure_session(spark, config)
+            for key, value in conf.items():
+                spark.conf.set(key, value)
+            discovered = steps.discover(spark, input_uri)
+            started = time.perf_counter()
+            result = steps.featurize_to_output(spark, discovered, model, config, uris)
+            seconds = time.perf_counter() - started
+            if name.startswith("warm-up"):
+                continue
+            print(f"| {name} | {seconds:.1f} | {result.n_input / seconds:.0f} |", flush=True)
+            for key in conf:
+                spark.conf.unset(key)
+        model.destroy()
+    spark.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("inference", "decode", "peak"))
+    parser.add_argument("what", choices=("inference", "decode", "peak", "stage"))
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--image-size", type=int, default=224)
     args = parser.parse_args()
-    {"inference": inference, "decode": decode, "peak": peak}[args.what](args)
+    {"inference": inference, "decode": decode, "peak": peak, "stage": stage}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from tests.conftest import run_cli
         (["--engine", "onnx"], "--engine"),
         (["--conf", "novalue"], "KEY=VALUE"),
         (["--config", "/nonexistent.toml"], "config file not found"),
+        # checked before Spark starts: a typo costs a second, not the JVM's start-up
+        (["--weights", "/nonexistent/w.weights.h5"], "weights file not found"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(capsys, tmp_path, flags, message):

@@ -20,6 +20,10 @@ class UsageError(FruitsError):
 class InputNotFoundError(FruitsError):
     """The INPUT location does not exist."""
 
+    @classmethod
+    def missing(cls, location: str) -> InputNotFoundError:
+        return cls(f"INPUT not found: {location} (give a folder of .jpg/.jpeg/.png photos)")
+
 
 class NoImagesError(FruitsError):
     """The INPUT location holds no file with an image extension."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UsageError, WeightsError
+from .storage import is_local, local_path
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +139,15 @@ def build_feature_model(image_size: int, weights: list[np.ndarray] | None = None
 ReadBytes = Callable[[str], bytes]
 
 
-def _read_local(path: str) -> bytes:
-    if path.startswith("file://"):
-        path = path[len("file://") :]
-    elif path.startswith("file:"):
-        path = path[len("file:") :]
-    with open(path, "rb") as handle:
+def _read_local(location: str) -> bytes:
+    with open(local_path(location), "rb") as handle:
         return handle.read()
+
+
+def check_weights_file(spec: WeightsSpec) -> None:
+    """A local weights file must exist (remote ones are checked when read). WeightsError otherwise."""
+    if spec.kind == "file" and is_local(spec.location or "") and not os.path.isfile(local_path(spec.location or "")):
+        raise WeightsError(f"weights file not found: {spec.location} (give a readable .weights.h5 path or s3:// URI)")
 
 
 def load_weights(spec: WeightsSpec, image_size: int, read_bytes: ReadBytes | None = None) -> LoadedWeights:
@@ -172,6 +175,7 @@ def load_weights(spec: WeightsSpec, image_size: int, read_bytes: ReadBytes | Non
         keras.utils.set_random_seed(spec.seed)
         arrays = [np.asarray(a, dtype=np.float32) for a in build_backbone(image_size).get_weights()]
         return LoadedWeights(arrays, f"random:{spec.seed}", weights_sha256(arrays))
+    check_weights_file(spec)
     return _load_file(spec.location or "", image_size, read_bytes)
 
 
@@ -190,15 +194,8 @@ def _load_imagenet(image_size: int) -> LoadedWeights:
 
 
 def _load_file(location: str, image_size: int, read_bytes: ReadBytes | None) -> LoadedWeights:
-    is_local = "://" not in location or location.startswith("file:")
-    if is_local:
-        path = location[len("file://") :] if location.startswith("file://") else location
-        if not os.path.isfile(path):
-            raise WeightsError(f"weights file not found: {location} (give a readable .weights.h5 path or s3:// URI)")
     try:
-        data = (_read_local if is_local or read_bytes is None else read_bytes)(location)
-    except WeightsError:
-        raise
+        data = (_read_local if is_local(location) or read_bytes is None else read_bytes)(location)
     except Exception as exc:  # noqa: BLE001
         raise WeightsError(f"cannot read weights file {location}: {type(exc).__name__}: {str(exc)[:160]}") from None
     file_sha = hashlib.sha256(data).hexdigest()

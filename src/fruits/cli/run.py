@@ -9,7 +9,8 @@ import sys
 
 from ..config import build_run_config, read_config_file
 from ..engines import DEFAULT_ENGINE, ENGINES
-from ..errors import InputNotFoundError, UsageError, WeightsError
+from ..errors import InputNotFoundError, UsageError
+from ..model import check_weights_file
 from ..storage import is_local, local_path
 
 log = logging.getLogger("fruits")
@@ -102,12 +103,11 @@ def config_from_args(args: argparse.Namespace):
 
 
 def check_local_paths(config) -> None:
-    """Typos in local paths fail in a second, before Spark and TensorFlow take their ten."""
+    """Typos in local paths fail in a second, before Spark and TensorFlow take their ten (the job checks
+    the same again, for every kind of location)."""
     if is_local(config.input) and not os.path.exists(local_path(config.input)):
-        raise InputNotFoundError(f"INPUT not found: {config.input} (give a folder of .jpg/.jpeg/.png photos)")
-    spec = config.weights_spec
-    if spec.kind == "file" and is_local(spec.location) and not os.path.isfile(local_path(spec.location)):
-        raise WeightsError(f"weights file not found: {spec.location} (give a readable .weights.h5 path or s3:// URI)")
+        raise InputNotFoundError.missing(config.input)
+    check_weights_file(config.weights_spec)
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -80,7 +80,7 @@ def check_input(fs: HadoopFS, input_uri: str) -> None:
     except Exception as exc:  # noqa: BLE001 - unknown scheme, missing S3 connector, bad bucket
         raise InputNotFoundError(f"cannot reach INPUT {input_uri}: {java_error_summary(exc)}") from None
     if not exists:
-        raise InputNotFoundError(f"INPUT not found: {input_uri} (give a folder of .jpg/.jpeg/.png photos)")
+        raise InputNotFoundError.missing(input_uri)
 
 
 def prepare_output(fs: HadoopFS, output_uri: str, overwrite: bool) -> None:

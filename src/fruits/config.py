@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .engines import DEFAULT_BATCH_SIZE, DEFAULT_ENGINE, validate_engine
+from .engines import DEFAULT_ENGINE, validate_engine
 from .errors import UsageError
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from .model import FEATURE_DIM, WeightsSpec, validate_image_size
@@ -59,10 +59,6 @@ class RunConfig:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     # Maven coordinates for `spark.jars.packages` (e.g. hadoop-aws for s3a:// on a laptop).
     packages: tuple[str, ...] = ()
-
-    @property
-    def effective_batch_size(self) -> int:
-        return self.batch_size or DEFAULT_BATCH_SIZE[self.engine]
 
     @property
     def limits(self) -> ImageLimits:

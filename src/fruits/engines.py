@@ -50,13 +50,18 @@ class EngineSpec:
     image_size: int
     weights_sha256: str
     threads: int = 1
-    batch_size: int = 8
+    batch_size: int | None = None  # None: the engine's default (DEFAULT_BATCH_SIZE)
 
     @property
     def key(self) -> str:
         # One key per job configuration: a reused Python worker keeps its model across tasks of the same job
         # and rebuilds it when a different job (other weights, size or engine) comes along.
         return f"{self.engine}:{self.image_size}:{self.weights_sha256}"
+
+    @property
+    def inference_batch_size(self) -> int:
+        """Images per inference call."""
+        return self.batch_size or DEFAULT_BATCH_SIZE[self.engine]
 
 
 def validate_engine(engine: str) -> str:
@@ -114,7 +119,7 @@ def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | 
 
 
 class KerasPredictor:
-    def __init__(self, image_size: int, weights: list[np.ndarray], threads: int | None, batch_size: int = 8):
+    def __init__(self, image_size: int, weights: list[np.ndarray], threads: int | None, batch_size: int):
         configure_tensorflow_threads(threads)
         self.model = build_feature_model(image_size, weights)
         self.batch_size = batch_size
@@ -164,7 +169,7 @@ def load_predictor(spec: EngineSpec, payload: Callable[[], Any]) -> Predictor:
         if predictor is None:
             payload = payload()
             if spec.engine == "keras":
-                predictor = KerasPredictor(spec.image_size, payload, spec.threads, spec.batch_size)
+                predictor = KerasPredictor(spec.image_size, payload, spec.threads, spec.inference_batch_size)
             elif spec.engine == "litert":
                 predictor = LiteRTPredictor(payload, spec.threads)
             else:

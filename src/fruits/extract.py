@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engines import Predictor
+from .engines import DEFAULT_BATCH_SIZE, DEFAULT_ENGINE, Predictor
 from .errors import ImageDecodeError
 from .images import ImageLimits, decode_and_resize
 
@@ -30,7 +30,7 @@ def extract_features(
     predictor: Predictor,
     image_size: int,
     limits: ImageLimits = ImageLimits(),
-    batch_size: int = 2,
+    batch_size: int = DEFAULT_BATCH_SIZE[DEFAULT_ENGINE],
 ) -> Extraction:
     result = Extraction([None] * len(contents), [None] * len(contents))
     for start in range(0, len(contents), batch_size):

@@ -36,13 +36,13 @@ def weights():
 def featurize(spark, photos, weights, engine, arrow_rows=512, partitions=None, counters=None):
     payload = prepare_payload(engine, weights, SIZE)
     broadcast = spark.sparkContext.broadcast(payload)
-    spec = EngineSpec(engine, SIZE, weights.sha256, threads=1)
+    spec = EngineSpec(engine, SIZE, weights.sha256, threads=1, batch_size=8)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(arrow_rows))
     images = with_content(load_files(spark, f"file://{photos}"), ImageLimits().max_bytes)
     if partitions:
         images = images.repartition(partitions)
     counters = counters or FeaturizeCounters(spark)
-    udf = make_featurize_udf(spec, broadcast, ImageLimits(), 8, counters)
+    udf = make_featurize_udf(spec, broadcast, ImageLimits(), counters)
     rows = featurize_images(images, udf).toPandas()  # test-sized data only
     broadcast.destroy()
     return rows.sort_values("path").reset_index(drop=True)

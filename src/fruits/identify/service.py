@@ -87,8 +87,9 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
                 f"of {expected[:12]}…): the file changed since `fruits run`; restore it or re-run the pipeline"
             )
         payload = prepare_payload(engine, loaded, image_size)
-        predictor = load_predictor(EngineSpec(engine, image_size, loaded.sha256, threads or default_threads()),
-                                   lambda: payload)
+        # One photo per call: a batch of 1 (the keras engine would otherwise pad it to its default batch).
+        predictor = load_predictor(EngineSpec(engine, image_size, loaded.sha256, threads or default_threads(),
+                                              batch_size=1), lambda: payload)
         model = _MODELS[key] = _RunModel(predictor)
         return model
 

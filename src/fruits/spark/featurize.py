@@ -76,9 +76,7 @@ class FeaturizeCounters:
         }
 
 
-def make_featurize_udf(
-    spec: EngineSpec, payload_broadcast, limits: ImageLimits, batch_size: int, counters: FeaturizeCounters
-):
+def make_featurize_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, counters: FeaturizeCounters):
     """A pandas UDF: Series of image bytes -> DataFrame(features: array<float> | null, error: str | null)."""
     from pyspark.sql.functions import pandas_udf
 
@@ -91,7 +89,7 @@ def make_featurize_udf(
         predictor = load_predictor(spec, lambda: payload_broadcast.value)
         model_builds.add(build_count() - builds_before)
         for contents in batches:
-            result = extract_features(list(contents), predictor, spec.image_size, limits, batch_size)
+            result = extract_features(list(contents), predictor, spec.image_size, limits, spec.inference_batch_size)
             arrow_batches.add(1)
             inference_calls.add(result.inference_calls)
             yield pd.DataFrame({"features": result.features, "error": result.errors})

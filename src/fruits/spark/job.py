@@ -78,7 +78,7 @@ def build_manifest(spark, config: RunConfig, input_uri: str, output_uri: str, mo
         "feature_dim": FEATURE_DIM,
         "image_size": config.image_size,
         "engine": config.engine,
-        "batch_size": config.effective_batch_size,
+        "batch_size": model.spec.inference_batch_size,
         "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels},
         "weights": {
             "spec": config.weights,

@@ -132,7 +132,7 @@ def broadcast_model(spark, config: RunConfig, fs: HadoopFS | None = None) -> Bro
     pickled = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     broadcast = spark.sparkContext.broadcast(payload)
     spec = EngineSpec(config.engine, config.image_size, weights.sha256, config.threads or task_cpus(spark),
-                      config.effective_batch_size)
+                      config.batch_size)
     return BroadcastModel(weights, spec, broadcast, len(pickled), hashlib.sha256(pickled).hexdigest())
 
 
@@ -172,7 +172,7 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
 
     files, n_input = discovered.files, discovered.n_input
     counters = FeaturizeCounters(spark)
-    udf = make_featurize_udf(model.spec, model.broadcast, config.limits, config.effective_batch_size, counters)
+    udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
     # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN.
     featurized = featurize_images(with_content(files, config.max_bytes), udf).persist(StorageLevel.DISK_ONLY)
     # Rows are counted as they are written (Spark's observed metrics: exact, once per successful write).

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from fruits.errors import ImageDecodeError
-from fruits.images import ImageLimits, decode_and_resize, has_image_extension, to_rgb
+from fruits.images import ImageLimits, decode_and_resize, to_rgb
 from tests import bad_images
 
 
@@ -88,9 +88,3 @@ def test_large_jpeg_uses_draft_and_matches_a_full_decode():
 def test_every_accepted_mode_converts_to_rgb(mode):
     image = Image.new("RGB", (8, 8), (120, 60, 30)).convert(mode) if mode not in ("I;16",) else Image.new(mode, (8, 8))
     assert to_rgb(image).mode == "RGB"
-
-
-@pytest.mark.parametrize("name, expected", [("a.JPG", True), ("b.jpeg", True), ("c.PnG", True), ("d.gif", False),
-                                            ("e.jpg.txt", False)])
-def test_image_extensions_in_any_case(name, expected):
-    assert has_image_extension(name) is expected

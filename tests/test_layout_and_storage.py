@@ -1,20 +1,6 @@
 import pytest
 
-from fruits.layout import label_and_split
 from fruits.storage import is_local, join, local_path, qualify, scheme, split_s3
-
-
-@pytest.mark.parametrize(
-    "path, label, split",
-    [
-        ("file:/data/Training/Apple Red 1/r_0_100.jpg", "Apple Red 1", "Training"),
-        ("s3://bucket/fruits/Test/Citron jaune é/1.JPG", "Citron jaune é", "Test"),
-        ("/photos/lemon/1.jpg", "lemon", None),
-        ("/photos/Train/lemon/1.jpg", "lemon", None),
-    ],
-)
-def test_label_is_the_folder_and_split_the_folder_above(path, label, split):
-    assert label_and_split(path) == (label, split)
 
 
 def test_uris():

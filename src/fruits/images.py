@@ -20,8 +20,6 @@ from .errors import ImageDecodeError
 # Pillow logs every EXIF tag (GPS position included) at DEBUG level while it reads the orientation: never.
 logging.getLogger("PIL").setLevel(logging.INFO)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-
 # Defaults for the limits; both can be changed per run (`--max-bytes`, `--max-pixels`).
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 # 40 megapixels is more than any phone camera gives; a 20000x20000 PNG "bomb" (400 Mpx, 1.2 GB of RGB once
@@ -37,10 +35,6 @@ _BACKGROUND = (255, 255, 255)
 class ImageLimits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
-
-
-def has_image_extension(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def open_image(data: bytes | None, limits: ImageLimits = ImageLimits()) -> Image.Image:

@@ -63,6 +63,3 @@ class HadoopFS:
         if len(data) != length:
             raise OSError(f"short read of {uri}: {len(data)} of {length} bytes")
         return data
-
-    def rename(self, src: str, dst: str) -> bool:
-        return bool(self._fs(src).rename(self._path(src), self._path(dst)))

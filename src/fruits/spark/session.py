@@ -70,7 +70,3 @@ def task_cpus(spark) -> int:
         return max(1, int(spark.conf.get("spark.task.cpus", "1")))
     except ValueError:
         return 1
-
-
-def default_parallelism(spark) -> int:
-    return max(1, spark.sparkContext.defaultParallelism)

@@ -12,7 +12,6 @@ import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from typing import Any
 
 from .. import __version__, outputs
 from ..config import RunConfig
@@ -59,44 +58,41 @@ def versions() -> dict[str, str]:
 
 def build_manifest(spark, config: RunConfig, input_uri: str, output_uri: str, model: BroadcastModel,
                    counts: FeaturizeResult, fit: PcaFit, labels: dict[str, int], started_at: str,
-                   timings: dict[str, float]) -> dict[str, Any]:
-    """What manifest.json says about a successful run (the readers rely on these keys)."""
+                   timings: dict[str, float]) -> outputs.Manifest:
+    """What manifest.json says about a successful run (the readers rely on these fields)."""
     projection = fit.projection
-    return {
-        "manifest_version": outputs.MANIFEST_VERSION,
-        "status": "succeeded",
-        "input": input_uri,
-        "output": output_uri,
-        "n_input": counts.n_input,
-        "n_features": counts.n_features,
-        "n_errors": counts.n_errors,
-        "labels": labels,
-        "k": projection.k,
-        "k_source": fit.k_source,
-        "variance_target": config.variance if config.k is None else None,
-        "cumulative_variance": projection.cumulative_variance,
-        "feature_dim": FEATURE_DIM,
-        "image_size": config.image_size,
-        "engine": config.engine,
-        "batch_size": model.spec.inference_batch_size,
-        "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels},
-        "weights": {
-            "spec": config.weights,
-            "source": model.weights.source,
-            "sha256": model.weights.sha256,
-            "file_sha256": model.weights.file_sha256,
-            "broadcast_bytes": model.weights.nbytes,
-            "warning": model.weights.warning,
-        },
-        # Measured on the workers: the model is built once per Python worker, not per batch or task.
-        "featurize_counters": counts.counters,
-        "broadcast": {"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
-        "versions": versions(),
-        "master": spark.sparkContext.master,
-        "started_at": started_at,
-        "finished_at": now(),
-        "timings_s": {name: round(seconds, 3) for name, seconds in timings.items()},
-    }
+    return outputs.Manifest(
+        inputs=(outputs.InputCounts(input_uri, counts.n_input, counts.n_features, counts.n_errors),),
+        output=output_uri,
+        n_input=counts.n_input,
+        n_features=counts.n_features,
+        n_errors=counts.n_errors,
+        labels=labels,
+        k=projection.k,
+        k_source=fit.k_source,
+        variance_target=config.variance if config.k is None else None,
+        cumulative_variance=projection.cumulative_variance,
+        feature_dim=FEATURE_DIM,
+        image_size=config.image_size,
+        engine=config.engine,
+        batch_size=model.spec.inference_batch_size,
+        limits=outputs.Limits(max_bytes=config.max_bytes, max_pixels=config.max_pixels),
+        weights=outputs.WeightsInfo(
+            spec=config.weights,
+            source=model.weights.source,
+            sha256=model.weights.sha256,
+            file_sha256=model.weights.file_sha256,
+            broadcast_bytes=model.weights.nbytes,
+            warning=model.weights.warning,
+        ),
+        featurize_counters=counts.counters,
+        broadcast={"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
+        versions=versions(),
+        master=spark.sparkContext.master,
+        started_at=started_at,
+        finished_at=now(),
+        timings_s={name: round(seconds, 3) for name, seconds in timings.items()},
+    )
 
 
 def _timed(function, *args):
@@ -104,7 +100,7 @@ def _timed(function, *args):
     return function(*args), time.monotonic() - started
 
 
-def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | None = None) -> outputs.Manifest:
     """Run the chain for `config` on `spark`; return the manifest that was written last to OUTPUT."""
     config = config.validated()
     stage = on_stage or (lambda message: log.info("%s", message))

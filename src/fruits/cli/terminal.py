@@ -97,6 +97,16 @@ def _writes_to_fd(stream, fd: int) -> bool:
         return False
 
 
+def _width(stream) -> int:
+    """The terminal's width; 100 when unknown or reported as 0 (a pseudo-terminal nobody sized): tqdm would
+    otherwise trim the whole bar to nothing."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 0
+    return columns if columns >= 40 else 100
+
+
 class FeaturizeBar:
     """The featurization's progress bar: photos done, photos/s and the time left (tqdm)."""
 
@@ -110,7 +120,7 @@ class FeaturizeBar:
 
         if self._bar is None:
             self._bar = tqdm(total=total, unit="photo", desc="fruits: featurizing", file=self._stream,
-                             dynamic_ncols=True, mininterval=0.5, smoothing=0.1,
+                             ncols=_width(self._stream), mininterval=0.5, smoothing=0.1,
                              bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                                         "[{elapsed}<{remaining}, {rate_fmt}]")
         if done > self._bar.n:  # only forward: a later stage re-reads cached rows

@@ -101,3 +101,22 @@ def _comparable(location: str) -> str:
     if is_local(location):
         return "file://" + os.path.realpath(os.path.expanduser(local_path(location)))
     return location.rstrip("/")
+
+
+def symlink_loops(folder: str) -> list[str]:
+    """Symlinks under a local `folder` that point to the folder holding them or to one of its ancestors.
+
+    Hadoop's local listing follows symlinks, so such a link makes every file under it listed again and again
+    (until the operating system's limit on nested links, about 40 levels): the job leaves these paths out.
+    """
+    loops = []
+    for parent, dirnames, filenames in os.walk(folder, followlinks=False):
+        real_parent = os.path.realpath(parent)
+        for name in dirnames + filenames:
+            path = os.path.join(parent, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if real_parent == target or real_parent.startswith(target.rstrip(os.sep) + os.sep):
+                loops.append(os.path.abspath(path))
+    return sorted(loops)

@@ -85,6 +85,10 @@ def test_files_over_the_limit_become_errors_without_being_read(hostile_run):
     names = set(features["path"].str.rsplit("/", n=1).str[1])
     assert "inside.jpg" in names  # the photo inside the directory named x.jpg
     assert manifest.n_input == manifest.n_features + manifest.n_errors
+    # The symlink loop is left out, not followed ~40 levels deep: each file is counted once.
+    assert not any("/loop/" in path for path in [*features["path"], *errors["path"]])
+    assert len(errors) == manifest.n_errors - manifest.inputs[0].n_skipped + (manifest.inputs[0].n_skipped > 0)
+    assert manifest.n_input == 30 + 2 + 1 + 1  # the Training photos, huge and big, inside.jpg, locked.jpg
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from ..engines import EngineSpec, prepare_payload
 from ..errors import InputNotFoundError, NoImagesError, OutputError, PipelineError
 from ..model import LoadedWeights, WeightsSpec, load_weights
 from ..pca_math import Projection
-from ..storage import is_local, join, local_path, qualify, refuse_overlapping, scheme
+from ..storage import is_local, join, local_path, qualify, refuse_overlapping, scheme, symlink_loops
 from .discover import count_listed, load_files, oversized_errors, readable_photos, skipped_reason
 from .featurize import FeaturizeCounters, featurize_images, make_featurize_udf
 from .hadoop_fs import HadoopFS
@@ -194,8 +194,23 @@ class Discovered:
 def discover(spark, input_uris: tuple[str, ...]) -> Discovered:
     """List the image files under each INPUT (the driver lists, no image is read); NoImagesError if there are
     none at all."""
-    files = tuple(load_files(spark, uri) for uri in input_uris)
-    listed = tuple(count_listed(relation) for relation in files)
+    files, listed = [], []
+    for uri in input_uris:
+        relation = load_files(spark, uri)
+        count = count_listed(relation)
+        loops = symlink_loops(local_path(uri)) if is_local(uri) else []
+        if loops:
+            from pyspark.sql import functions as F
+
+            log.warning("leaving out %d symlink loop(s) under %s: %s", len(loops), uri, ", ".join(loops))
+            inside = F.lit(False)
+            for link in loops:
+                inside = inside | F.col("path").startswith(f"file:{link}/")
+            count -= relation.filter(inside).count()  # the paths listed through the loops, never read
+            relation = relation.filter(~inside)
+        files.append(relation)
+        listed.append(count)
+    files, listed = tuple(files), tuple(listed)
     if sum(listed) == 0:
         raise NoImagesError(f"no .jpg, .jpeg or .png file under INPUT {', '.join(input_uris)}")
     log.debug("found %d image files", sum(listed))

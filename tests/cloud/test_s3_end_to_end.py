@@ -98,7 +98,8 @@ def test_fruits_run_on_s3a_then_fruits_serve_on_s3(aws, boto, s3a_jars, tmp_path
     assert run.returncode == 0, run.stderr[-4000:]
     manifest = json.loads(s3.get_object(Bucket=BUCKET, Key="out/run1/manifest.json")["Body"].read())
     assert manifest["n_input"] == manifest["n_features"] == len(uploaded) and manifest["n_errors"] == 0
-    assert manifest["output"].startswith(f"s3a://{BUCKET}/out/run1") and manifest["versions"]["spark"].startswith("3.5.")
+    assert manifest["output"].startswith(f"s3a://{BUCKET}/out/run1")
+    assert manifest["versions"]["spark"].startswith("3.5.")
     written = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="out/run1/")["Contents"]}
     assert any(re.match(r"out/run1/features/.*\.parquet$", key) for key in written)
     assert any(re.match(r"out/run1/pca_csv/.*\.csv$", key) for key in written)

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO ?= demo
 
-.PHONY: install demo test test-fast test-spark35 bench figures slides clean
+.PHONY: install demo test test-fast test-spark35 s3a-jars bench figures slides clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "fruits needs Python >= 3.10; set PYTHON=python3.11")'
@@ -35,9 +35,29 @@ $(VENV35)/.installed-stamp: pyproject.toml
 	$(VENV35)/bin/python -m pip install --quiet 'pyspark==3.5.*' -e '.[dev]'
 	touch $@
 
-test-spark35: $(VENV35)/.installed-stamp
-	$(VENV35)/bin/python -m pytest -p no:cacheprovider tests/spark/test_job.py tests/spark/test_featurize.py \
-		tests/spark/test_pca.py tests/cli/test_run_cli.py
+# hadoop-aws and the AWS SDK bundle for `fruits run --s3a-jars DIR` where Maven Central is out of reach: the
+# sagemaker-pyspark 1.4.5 sdist on PyPI carries hadoop-aws-3.3.1 and aws-java-sdk-bundle-1.11.901 (for pyspark
+# 3.5's Hadoop 3.3.x). Fetched with pip, checked against this sha256, the two jars kept.
+S3A_JARS ?= .cache/s3a-jars
+SAGEMAKER_PYSPARK_SDIST := sagemaker_pyspark-1.4.5.tar.gz
+SAGEMAKER_PYSPARK_SHA256 := 05ca2d5081d7138ce29a8fb0a9cba077f28c825288ed07aed46a82e63c0bf1fb
+$(S3A_JARS)/.installed-stamp:
+	rm -rf $(S3A_JARS) && mkdir -p $(S3A_JARS)/download
+	$(PYTHON) -m pip download --quiet --no-deps --no-binary :all: --dest $(S3A_JARS)/download 'sagemaker-pyspark==1.4.5'
+	echo '$(SAGEMAKER_PYSPARK_SHA256)  $(S3A_JARS)/download/$(SAGEMAKER_PYSPARK_SDIST)' | sha256sum --check --quiet
+	tar -xzf $(S3A_JARS)/download/$(SAGEMAKER_PYSPARK_SDIST) -C $(S3A_JARS) --strip-components=3 \
+		sagemaker_pyspark-1.4.5/deps/jars/hadoop-aws-3.3.1.jar sagemaker_pyspark-1.4.5/deps/jars/aws-java-sdk-bundle-1.11.901.jar
+	rm -rf $(S3A_JARS)/download
+	touch $@
+
+s3a-jars: $(S3A_JARS)/.installed-stamp
+
+# Also, with EMR 7's Spark: the EMR node emulated (a venv built as bootstrap.sh builds it, pyspark on PYTHONPATH as
+# YARN puts it) and `fruits run s3a://` / `fruits serve s3://` on the moto server, with the S3A jars above.
+test-spark35: $(VENV35)/.installed-stamp $(S3A_JARS)/.installed-stamp
+	FRUITS_S3A_JARS=$(abspath $(S3A_JARS)) $(VENV35)/bin/python -m pytest -p no:cacheprovider \
+		tests/spark/test_job.py tests/spark/test_featurize.py tests/spark/test_pca.py tests/cli/test_run_cli.py \
+		tests/cloud/test_emr_node.py tests/cloud/test_s3_end_to_end.py
 
 # Featurization throughput (see docs/performance.md). BENCH_ARGS="--repeat 10" for the scale check.
 bench: $(STAMP)
@@ -63,4 +83,4 @@ slides: node_modules/.installed
 	npx marp --html --allow-local-files docs/slides.md -o docs/slides.html
 
 clean:
-	rm -rf $(VENV) $(VENV35) $(DEMO) node_modules docs/slides.html .pytest_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(VENV35) $(S3A_JARS) $(DEMO) node_modules docs/slides.html .pytest_cache build dist src/*.egg-info

@@ -84,6 +84,9 @@ def add_parser(subparsers) -> None:
                         help="read and write s3:// and s3a:// from this machine: adds the hadoop-aws package matching "
                              "pyspark's Hadoop and the S3A settings (credentials from the standard AWS chain; "
                              "AWS_ENDPOINT_URL is honoured); not needed on EMR")
+    parser.add_argument("--s3a-jars", metavar="DIR",
+                        help="with --s3a, where Maven Central is out of reach: take hadoop-aws and the AWS SDK bundle "
+                             "jars from DIR (spark.jars) instead (default: $FRUITS_S3A_JARS); implies --s3a")
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [run] table of defaults for these flags")
     parser.add_argument("--verbose", action="store_true",
                         help="show the libraries' logs (TensorFlow, Spark, ...) here instead of OUTPUT/_logs/")
@@ -96,12 +99,13 @@ def config_from_args(args: argparse.Namespace):
         "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
-    if getattr(args, "s3a", False):
-        from ..cloud.s3a import installed_s3a_settings
+    if getattr(args, "s3a", False) or getattr(args, "s3a_jars", None):
+        from ..cloud.s3a import S3A_JARS_ENV, installed_s3a_settings
 
         s3a = installed_s3a_settings(
             endpoint=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
             region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+            jars_dir=getattr(args, "s3a_jars", None) or os.environ.get(S3A_JARS_ENV),
         )
         flags["spark_conf"] = {**s3a.conf, **flags["spark_conf"]}  # an explicit --conf wins
         flags["packages"] = tuple(dict.fromkeys(s3a.packages + flags["packages"]))

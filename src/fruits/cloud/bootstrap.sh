@@ -55,6 +55,19 @@ log "installing ${WHEEL_URI}"
 aws s3 cp --only-show-errors "${WHEEL_URI}" "${wheel}"
 sudo "${VENV}/bin/python" -m pip install --quiet --no-cache-dir --no-deps "${wheel}"
 
-# Fail the bootstrap (and so the cluster start, before any cost of a step) if the venv cannot run the job.
-"${VENV}/bin/python" -c 'import fruits, numpy, pandas, pyarrow, PIL, keras, ai_edge_litert; print("ok")' >/dev/null
-log "ready: $("${VENV}/bin/python" --version)"
+# Fail the bootstrap (and so the cluster start, before any cost of a step) if the venv cannot run the job: the
+# step runs `fruits run` through the entry script, so its parser must build here with exactly these packages
+# (importing `fruits` alone once passed while the step died on a missing module). pyspark is not in the venv: it
+# comes from EMR's Spark at run time, and `fruits run --help` does not need it. Run from / so that no folder named
+# fruits in the working directory can stand in for the installed package.
+check_venv() {
+  cd / &&
+    "${VENV}/bin/python" -c 'import fruits, numpy, pandas, pyarrow, PIL, keras, ai_edge_litert' &&
+    "${VENV}/bin/python" -m fruits run --help
+}
+if ! check_output="$(check_venv 2>&1)"; then
+  log "FAILED: ${VENV} cannot run 'python -m fruits run --help'; the step would fail. Its output:"
+  printf '%s\n' "${check_output}" | tail -n 25 >&2
+  exit 1
+fi
+log "ready: $("${VENV}/bin/python" --version), 'python -m fruits run --help' works"

@@ -5,6 +5,11 @@ version inside the installed pyspark, and the AWS SDK bundle that hadoop-aws ver
 uses the AWS SDK v1 (`com.amazonaws:aws-java-sdk-bundle`), Hadoop 3.4 and later the SDK v2
 (`software.amazon.awssdk:bundle`); the credentials provider class differs accordingly.
 
+Where Maven Central is out of reach (a closed network, CI), the two jars can come from a folder instead
+(`--s3a-jars DIR` or FRUITS_S3A_JARS): they go to spark.jars, and nothing is resolved. hadoop-aws of another
+patch release of the same Hadoop minor works (3.3.1 with pyspark 3.5's Hadoop 3.3.4 client is tested in CI, with
+the aws-java-sdk-bundle it was built with); another minor is refused.
+
 Credentials come from the AWS SDK's default chain (environment, ~/.aws profile, SSO, instance role): the
 standard chain, never keys written into Spark settings.
 """
@@ -30,17 +35,24 @@ _SDK_V1_PROVIDER = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
 _SDK_V2_PROVIDER = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _HADOOP_JAR = re.compile(r"^hadoop-(?:client-api|client-runtime|common)-(\d+\.\d+\.\d+)\.jar$")
+_HADOOP_AWS_JAR = re.compile(r"^hadoop-aws-(\d+\.\d+\.\d+)\.jar$")
+# The SDK v1 bundle (Hadoop 3.3) or the SDK v2 bundle (Hadoop 3.4+).
+_SDK_BUNDLE_JAR = re.compile(r"^(?:aws-java-sdk-bundle|bundle)-(\d+\.\d+\.\d+)\.jar$")
+S3A_JARS_ENV = "FRUITS_S3A_JARS"
 
 
 @dataclass(frozen=True)
 class S3ASettings:
-    """What `fruits run` passes to Spark: Maven packages for spark.jars.packages, and Spark settings."""
+    """What `fruits run` passes to Spark: Maven packages for spark.jars.packages (or local jars for
+    spark.jars), and Spark settings."""
 
     hadoop_version: str
     packages: tuple[str, ...]
     conf: dict[str, str] = field(default_factory=dict)
     # True when the SDK bundle is not pinned here: Ivy then takes the one hadoop-aws's POM declares.
     bundle_from_pom: bool = False
+    # Local hadoop-aws and SDK bundle jars (already in conf as spark.jars); packages is then empty.
+    jars: tuple[str, ...] = ()
 
 
 def hadoop_version_of_jars(jars_dir: str | Path) -> str:
@@ -99,6 +111,45 @@ def s3a_settings(hadoop_version: str, endpoint: str | None = None, region: str |
     return S3ASettings(hadoop_version, packages, conf, bundle_from_pom=bundle is None)
 
 
-def installed_s3a_settings(endpoint: str | None = None, region: str | None = None) -> S3ASettings:
-    """`s3a_settings` for the installed pyspark (what `fruits run --s3a` uses)."""
-    return s3a_settings(installed_hadoop_version(), endpoint=endpoint, region=region)
+def local_s3a_jars(jars_dir: str | Path, hadoop_version: str) -> tuple[str, str, str]:
+    """(hadoop-aws jar, SDK bundle jar, hadoop-aws version) found in `jars_dir`, checked against the Hadoop
+    version of Spark's own jars: the same major.minor, or S3A fails with NoSuchMethodError mid-job."""
+    directory = Path(jars_dir).expanduser()
+    if not directory.is_dir():
+        raise CloudUsageError(f"S3A jars folder not found: {directory} (give --s3a-jars DIR or {S3A_JARS_ENV})")
+    found = {"hadoop-aws": [], "SDK bundle": []}
+    for path in sorted(directory.glob("*.jar")):
+        if match := _HADOOP_AWS_JAR.match(path.name):
+            found["hadoop-aws"].append((path, match.group(1)))
+        elif _SDK_BUNDLE_JAR.match(path.name):
+            found["SDK bundle"].append((path, None))
+    for what, hits in found.items():
+        if len(hits) != 1:
+            names = ", ".join(p.name for p, _ in hits) or "none"
+            raise CloudUsageError(
+                f"{directory} must hold exactly one {what} jar (found: {names}): hadoop-aws-X.Y.Z.jar and "
+                "aws-java-sdk-bundle-*.jar (Hadoop 3.3) or bundle-*.jar (Hadoop 3.4+)")
+    [(aws_jar, aws_version)] = found["hadoop-aws"]
+    [(bundle_jar, _)] = found["SDK bundle"]
+    if aws_version.split(".")[:2] != hadoop_version.split(".")[:2]:
+        raise CloudUsageError(
+            f"{aws_jar.name} does not match Spark's Hadoop {hadoop_version}: use hadoop-aws "
+            f"{'.'.join(hadoop_version.split('.')[:2])}.x")
+    if _is_sdk_v2(aws_version) != bundle_jar.name.startswith("bundle-"):
+        raise CloudUsageError(f"{bundle_jar.name} is not the AWS SDK that {aws_jar.name} was built with")
+    return str(aws_jar.resolve()), str(bundle_jar.resolve()), aws_version
+
+
+def installed_s3a_settings(
+    endpoint: str | None = None, region: str | None = None, jars_dir: str | Path | None = None,
+) -> S3ASettings:
+    """`s3a_settings` for the installed pyspark (what `fruits run --s3a` uses), with Maven packages, or with
+    the jars of `jars_dir` when one is given."""
+    hadoop_version = installed_hadoop_version()
+    if not jars_dir:
+        return s3a_settings(hadoop_version, endpoint=endpoint, region=region)
+    aws_jar, bundle_jar, aws_version = local_s3a_jars(jars_dir, hadoop_version)
+    # The credentials provider follows the SDK the local hadoop-aws was built with.
+    settings = s3a_settings(aws_version, endpoint=endpoint, region=region)
+    conf = {**settings.conf, "spark.jars": f"{aws_jar},{bundle_jar}"}
+    return S3ASettings(hadoop_version, (), conf, jars=(aws_jar, bundle_jar))

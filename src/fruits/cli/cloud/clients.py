@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Callable
 
-from ...cloud.dryrun import RequestRecorder
 from ...cloud.errors import CloudUsageError, CredentialsError, aws_errors
 from ...cloud.regions import resolve_region
 from ...cloud.waiting import Waits
@@ -42,6 +41,10 @@ class Aws:
     """The AWS clients of one command, in one region, optionally recorded instead of sent."""
 
     def __init__(self, region: str, dry_run: bool, bucket_exists: bool = True):
+        # Imported here, not at the top: dryrun needs botocore, and the CLI's parser must build without the AWS
+        # SDK (the EMR node's venv runs `fruits run` and has no boto3).
+        from ...cloud.dryrun import RequestRecorder
+
         self.region = region
         self.recorder = RequestRecorder(region, bucket_exists=bucket_exists) if dry_run else None
         self._session = _session()

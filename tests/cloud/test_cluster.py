@@ -51,8 +51,9 @@ def test_up_starts_the_cluster_with_the_requested_settings(cli, boto, ready_buck
     emr_regions = {region for service, region, _ in signed_regions if service == "elasticmapreduce"}
     assert emr_regions == {REGION}
     assert ("elasticmapreduce", REGION, "RunJobFlow") in signed_regions
-    # The output: id, estimate for 4 x m5.2xlarge in Paris (2 x (0.224 + 0.048) = 0.544 per node).
-    assert "estimated cost: ~$2.18/hour" in result.out
+    # The output: id, estimate for 4 x m5.2xlarge in Paris: nodes 4 x 2 x (0.224 + 0.048) = 2.176, EBS
+    # 4 x (30 root + 128 EMR default) GiB x 0.116 / 730 = 0.100, public IPv4 4 x 0.005 = 0.02: 2.296 $/hour.
+    assert "estimated cost: ~$2.30/hour" in result.out
     assert f"fruits cloud down {cluster_id} --region {REGION}" in result.out
 
 
@@ -128,6 +129,7 @@ def test_submit_adds_a_spark_step_running_fruits_run(cli, boto, ready_bucket, wh
         "spark-submit", "--deploy-mode", "cluster", "--master", "yarn",
         "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
         "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+        "--conf", "spark.driver.memoryOverhead=2g", "--conf", "spark.executor.memoryOverhead=3g",
         f"s3://{BUCKET}/code/fruits_emr_entry.py",
         f"s3://{BUCKET}/data/photos", f"s3://{BUCKET}/out/run1", "--master", "yarn",
         "--weights", f"s3://{BUCKET}/models/w.weights.h5", "--image-size", "160", "--k", "12", "--overwrite",

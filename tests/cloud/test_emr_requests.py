@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from .conftest import BUCKET, REGION
 
@@ -33,6 +33,7 @@ def _expected_run_job_flow(wheel_name: str, keep_alive: bool, idle_timeout: int,
             ],
             "KeepJobFlowAliveWhenNoSteps": keep_alive,
             "TerminationProtected": False,
+            "Ec2SubnetId": ANY,  # moto's default subnet ids are random (test_network checks which one)
         },
         "BootstrapActions": [{"Name": "fruits python3.11 venv", "ScriptBootstrapAction": {
             "Path": f"s3://{BUCKET}/code/bootstrap.sh", "Args": [f"s3://{BUCKET}/code/{wheel_name}"]}}],
@@ -43,7 +44,8 @@ def _expected_run_job_flow(wheel_name: str, keep_alive: bool, idle_timeout: int,
             {"Classification": "spark-defaults", "Properties": {
                 "spark.pyspark.python": VENV_PYTHON, "spark.pyspark.driver.python": VENV_PYTHON,
                 "spark.yarn.appMasterEnv.PYSPARK_PYTHON": VENV_PYTHON,
-                "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON}},
+                "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON,
+                "spark.driver.memoryOverhead": "2g", "spark.executor.memoryOverhead": "3g"}},
         ],
         "ServiceRole": "fruits-emr-service-role",
         "JobFlowRole": f"fruits-emr-ec2-{BUCKET}",
@@ -52,6 +54,8 @@ def _expected_run_job_flow(wheel_name: str, keep_alive: bool, idle_timeout: int,
                  {"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"}],
         "AutoTerminationPolicy": {"IdleTimeout": idle_timeout},
         "StepConcurrencyLevel": 1,
+        "SecurityConfiguration": ANY,  # named after the disk key moto made (test_security checks it)
+        "EbsRootVolumeSize": 30,
     }
     if steps is not None:
         request["Steps"] = steps
@@ -62,6 +66,7 @@ def _step_args(*run_args: str) -> list[str]:
     return ["spark-submit", "--deploy-mode", "cluster", "--master", "yarn",
             "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
             "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+            "--conf", "spark.driver.memoryOverhead=2g", "--conf", "spark.executor.memoryOverhead=3g",
             f"s3://{BUCKET}/code/fruits_emr_entry.py", *run_args]
 
 
@@ -107,7 +112,8 @@ def test_up_sends_the_auto_termination_policy_in_run_job_flow(cli, emr_stub, rea
     assert result.code == 0, result.err
     assert "cluster j-STUBBED00001 starting in eu-west-3: emr-7.5.0, 1 primary + 3 core x r5.xlarge" in result.out
     assert "auto-terminates after 1234 s idle" in result.out
-    assert "estimated cost: ~$1.44/hour" in result.out  # 4 x (0.296 + 0.063) in eu-west-3
+    # 4 x (0.296 + 0.063) nodes + 4 x (30 + 64) GiB x 0.116 / 730 EBS + 4 x 0.005 IPv4 = 1.516 $/hour in eu-west-3
+    assert "estimated cost: ~$1.52/hour" in result.out
 
 
 def test_up_wait_follows_the_cluster_until_it_is_ready(cli, emr_stub, ready_bucket, wheel):

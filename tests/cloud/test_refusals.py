@@ -36,6 +36,15 @@ def test_every_command_refuses_a_region_outside_the_eu(cli, command, region, dry
     assert result.out == ""
 
 
+@pytest.mark.parametrize("region", ["eu-west-2", "eu-central-2"])  # London and Zurich: not in the EU
+@pytest.mark.parametrize("command", [["status"], ["init", "--bucket", BUCKET]])
+def test_european_regions_outside_the_eu_are_refused(cli, command, region):
+    result = cli("cloud", *command, "--region", region)
+
+    _one_line_error(result, f"region {region!r} is outside the EU")
+    assert "eu-west-3" in result.err and region not in result.err.split("runs only in")[1]
+
+
 @pytest.mark.parametrize("variable", ["AWS_DEFAULT_REGION", "AWS_REGION"])
 def test_a_non_eu_region_from_the_aws_configuration_is_refused_too(cli, aws, monkeypatch, variable):
     monkeypatch.setenv(variable, "us-west-2")

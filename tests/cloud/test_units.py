@@ -17,7 +17,13 @@ def test_every_eu_region_is_accepted(region):
     assert regions.check_region(region.upper()) == region
 
 
-@pytest.mark.parametrize("region", ["us-east-1", "eu-west-4", "ca-central-1", "me-central-1", "", None, "eu"])
+def test_the_eu_regions_are_the_member_states_ones():
+    assert set(regions.EU_REGIONS) == {"eu-west-1", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1",
+                                       "eu-south-2"}
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-4", "ca-central-1", "me-central-1", "", None, "eu",
+                                    "eu-west-2", "eu-central-2"])
 def test_other_regions_are_refused(region):
     with pytest.raises(RegionError, match="outside the EU"):
         regions.check_region(region)

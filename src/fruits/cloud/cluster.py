@@ -20,6 +20,12 @@ DEFAULT_CORE_NODES = 2
 DEFAULT_IDLE_TIMEOUT = 3600
 VENV_PYTHON = "/opt/fruits/venv/bin/python"
 MANAGED_POLICY_TAG = "for-use-with-amazon-emr-managed-policies"
+# Root EBS volume of every node, GiB (EMR's default is 15): the venv is about 1.9 GB and the root volume also holds
+# /tmp, pip's cache during the bootstrap, the model and the logs before they are pushed (docs/cloud.md, "Sizing").
+DEFAULT_ROOT_VOLUME_GIB = 30
+# YARN memory overhead of the Spark driver and executors (off-heap, and the Python workers with TensorFlow).
+DRIVER_MEMORY_OVERHEAD = "2g"
+EXECUTOR_MEMORY_OVERHEAD = "3g"
 BUCKET_TAG = "fruits:bucket"
 
 _RELEASE = re.compile(r"^emr-(\d+)\.(\d+)\.(\d+)$")
@@ -43,6 +49,10 @@ class ClusterSpec:
     name: str | None = None
     keep_alive: bool = True  # False: a transient cluster that ends with its last step
     extra_tags: dict[str, str] = field(default_factory=dict)
+    subnet_id: str | None = None  # None: EMR's choice (only in a dry run or a test: `up`/`run` always give one)
+    security_configuration: str | None = None  # the EMR security configuration (disk encryption)
+    root_volume_gib: int = DEFAULT_ROOT_VOLUME_GIB
+    spot_core: bool = False  # core nodes on Spot (the primary node stays On-Demand)
 
     @property
     def log_uri(self) -> str:
@@ -58,6 +68,10 @@ class ClusterSpec:
             raise CloudUsageError(f"bad --instance-type {self.instance_type!r}: e.g. m5.xlarge")
         if not 0 <= self.core_nodes <= 100:
             raise CloudUsageError(f"bad --core-nodes {self.core_nodes}: give 0 to 100")
+        if not 15 <= self.root_volume_gib <= 1000:
+            raise CloudUsageError(f"bad --root-volume {self.root_volume_gib}: give 15 to 1000 GiB")
+        if self.subnet_id is not None and not re.match(r"^subnet-[0-9a-f]{8,17}$", self.subnet_id):
+            raise CloudUsageError(f"bad --subnet {self.subnet_id!r}: subnet ids look like subnet-0123456789abcdef0")
         if not 60 <= self.idle_timeout <= 7 * 24 * 3600:
             raise CloudUsageError(f"bad --idle-timeout {self.idle_timeout}: give 60 to 604800 seconds")
         return self
@@ -85,6 +99,10 @@ def spark_configurations() -> list[dict[str, Any]]:
             "spark.pyspark.driver.python": VENV_PYTHON,
             "spark.yarn.appMasterEnv.PYSPARK_PYTHON": VENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON,
+            # YARN kills a container that goes over heap + overhead; TensorFlow in the Python workers lives in
+            # the overhead (docs/cloud.md, "Sizing").
+            "spark.driver.memoryOverhead": DRIVER_MEMORY_OVERHEAD,
+            "spark.executor.memoryOverhead": EXECUTOR_MEMORY_OVERHEAD,
         }},
     ]
 
@@ -100,7 +118,8 @@ def run_job_flow_request(spec: ClusterSpec, steps: Sequence[dict[str, Any]] = ()
     groups = [{"Name": "primary", "InstanceRole": "MASTER", "Market": "ON_DEMAND",
                "InstanceType": spec.instance_type, "InstanceCount": 1}]
     if spec.core_nodes:
-        groups.append({"Name": "core", "InstanceRole": "CORE", "Market": "ON_DEMAND",
+        # Spot without a BidPrice: EMR caps the price at the On-Demand price.
+        groups.append({"Name": "core", "InstanceRole": "CORE", "Market": "SPOT" if spec.spot_core else "ON_DEMAND",
                        "InstanceType": spec.instance_type, "InstanceCount": spec.core_nodes})
     request: dict[str, Any] = {
         "Name": spec.cluster_name,
@@ -126,6 +145,11 @@ def run_job_flow_request(spec: ClusterSpec, steps: Sequence[dict[str, Any]] = ()
         "AutoTerminationPolicy": {"IdleTimeout": spec.idle_timeout},
         "StepConcurrencyLevel": 1,
     }
+    if spec.subnet_id:
+        request["Instances"]["Ec2SubnetId"] = spec.subnet_id
+    if spec.security_configuration:
+        request["SecurityConfiguration"] = spec.security_configuration
+    request["EbsRootVolumeSize"] = spec.root_volume_gib
     if steps:
         request["Steps"] = list(steps)
     return request
@@ -149,6 +173,8 @@ def spark_step(
                 "--master", "yarn",
                 "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
                 "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+                "--conf", f"spark.driver.memoryOverhead={DRIVER_MEMORY_OVERHEAD}",
+                "--conf", f"spark.executor.memoryOverhead={EXECUTOR_MEMORY_OVERHEAD}",
                 entry_uri,
                 *run_args,
             ],

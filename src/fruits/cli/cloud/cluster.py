@@ -30,7 +30,12 @@ def _wheel(args: argparse.Namespace) -> Iterator[Path]:
 
 def _cluster_settings(args: argparse.Namespace) -> dict:
     return {"release": args.release, "instance_type": args.instance_type, "core_nodes": args.core_nodes,
-            "idle_timeout": args.idle_timeout, "name": args.name}
+            "idle_timeout": args.idle_timeout, "name": args.name, "root_volume_gib": args.root_volume,
+            "spot_core": args.spot, "subnet_id": args.subnet}
+
+
+def _placement_settings(args: argparse.Namespace) -> dict:
+    return {"subnet": args.subnet, "kms_key": args.kms_key}
 
 
 def _run_flags(args: argparse.Namespace) -> dict:
@@ -38,7 +43,12 @@ def _run_flags(args: argparse.Namespace) -> dict:
 
     flags = {name: getattr(args, name, None) for name in RUN_FLAGS}
     flags["overwrite"] = bool(getattr(args, "overwrite", False))
+    flags["incremental"] = bool(getattr(args, "incremental", False))
     return flags
+
+
+def _on_retry(message: str, delay: float) -> None:
+    print(f"EMR does not see the new roles yet ({message}); retrying in {delay:.0f} s", file=sys.stderr)
 
 
 def _warn_emr_public_access(aws: Aws) -> None:
@@ -53,14 +63,20 @@ def _warn_emr_public_access(aws: Aws) -> None:
 def _report_start(aws: Aws, started, what: str) -> None:
     from ...cloud.pricing import describe_estimate
 
+    placement = started.prepared.placement
+    if placement is not None:
+        how = "chosen: the first subnet of the default VPC with a route to an internet gateway" if placement.chosen \
+            else "given with --subnet"
+        aws.say(f"subnet {placement.subnet_id} ({placement.availability_zone}, VPC {placement.vpc_id}), {how}")
     for change in started.prepared.changes:
         aws.say(change.line())
     upload = started.prepared.upload
     aws.say(f"code in s3://{started.spec.bucket}/code/: {len(upload.uploaded)} uploaded, {len(upload.skipped)} "
             "unchanged")
     spec = started.spec
+    market = " (Spot)" if spec.spot_core else ""
     aws.say(f"{what} {started.cluster_id} starting in {spec.region}: {spec.release}, 1 primary + {spec.core_nodes} "
-            f"core x {spec.instance_type}")
+            f"core{market} x {spec.instance_type}, disks encrypted ({spec.security_configuration})")
     aws.say(f"estimated cost: {describe_estimate(started.per_hour)}")
     aws.say(f"logs: {spec.log_uri}{started.cluster_id}/")
 
@@ -72,7 +88,8 @@ def up(args: argparse.Namespace, aws: Aws) -> int:
     waits = waits_for(args, aws.dry_run)
     deploy.check_settings(args.bucket, aws.region, **_cluster_settings(args))
     with _wheel(args) as wheel:
-        started = deploy.up(aws.emr, aws.s3, aws.iam, args.bucket, aws.region, wheel, waits, **_cluster_settings(args))
+        started = deploy.up(aws.deploy_clients(), args.bucket, aws.region, wheel, waits, on_retry=_on_retry,
+                            **_placement_settings(args), **_cluster_settings(args))
     _warn_emr_public_access(aws)
     _report_start(aws, started, "cluster")
     aws.say(f"auto-terminates after {started.spec.idle_timeout} s idle; stop it now with "
@@ -110,8 +127,9 @@ def run(args: argparse.Namespace, aws: Aws) -> int:
     deploy.check_settings(args.bucket, aws.region, **_cluster_settings(args))
     deploy.run_arguments(args.bucket, args.input, args.output, _run_flags(args))
     with _wheel(args) as wheel:
-        started = deploy.run(aws.emr, aws.s3, aws.iam, args.bucket, aws.region, wheel, args.input, args.output,
-                             _run_flags(args), waits, **_cluster_settings(args))
+        started = deploy.run(aws.deploy_clients(), args.bucket, aws.region, wheel, args.input, args.output,
+                             _run_flags(args), waits, on_retry=_on_retry, **_placement_settings(args),
+                             **_cluster_settings(args))
     _warn_emr_public_access(aws)
     _report_start(aws, started, "transient cluster")
     aws.say(f"it runs one step and terminates itself (check with `fruits cloud status --region {aws.region}`)")

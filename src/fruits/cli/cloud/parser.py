@@ -10,6 +10,7 @@ from ...cloud.cluster import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE,
+    DEFAULT_ROOT_VOLUME_GIB,
 )
 from ...cloud.regions import DEFAULT_REGION, EU_REGIONS
 from ..run import add_run_options
@@ -45,6 +46,18 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
                         help=f"EMR auto-termination after this many idle seconds, 60-604800 (default: "
                              f"{DEFAULT_IDLE_TIMEOUT})")
     parser.add_argument("--name", help="cluster name (default: fruits-BUCKET)")
+    parser.add_argument("--subnet", metavar="SUBNET",
+                        help="subnet id for the nodes, with a route to an internet gateway (default: the first such "
+                             "subnet of the default VPC, printed); it and its VPC get the tag "
+                             "for-use-with-amazon-emr-managed-policies=true, removed by `destroy` if fruits added it")
+    parser.add_argument("--kms-key", metavar="ARN",
+                        help="KMS key that encrypts the nodes' disks (default: the key `init` made for the bucket, "
+                             "else the bucket's SSE-KMS key)")
+    parser.add_argument("--spot", action="store_true",
+                        help="core nodes on Spot (the primary node stays On-Demand); cheaper, but AWS may take them "
+                             "back at two minutes' notice and the step then fails (docs/cloud.md)")
+    parser.add_argument("--root-volume", type=int, default=DEFAULT_ROOT_VOLUME_GIB, metavar="GIB",
+                        help=f"root EBS volume of each node, 15-1000 GiB (default: {DEFAULT_ROOT_VOLUME_GIB})")
     parser.add_argument("--wheel", metavar="FILE", help="the fruits wheel to install on the cluster (default: built "
                                                         "from this checkout with pip wheel)")
 
@@ -53,6 +66,9 @@ def _step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="s3://BUCKET/... folder of photos")
     parser.add_argument("--output", required=True, help="s3://BUCKET/... folder for the results")
     parser.add_argument("--overwrite", action="store_true", help="as `fruits run --overwrite`")
+    if "--incremental" not in parser._option_string_actions:  # `fruits run`'s own options may come to have it
+        parser.add_argument("--incremental", action="store_true",
+                            help="as `fruits run --incremental` (passed through to the step)")
     add_run_options(parser)
     parser.add_argument("--wait", action="store_true",
                         help="follow the step with a progress line; end with its state and where its logs are "

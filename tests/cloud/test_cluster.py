@@ -76,9 +76,12 @@ def test_up_creates_the_roles_scoped_to_the_bucket_and_uploads_the_code(cli, bot
         document = json.loads(document)
     resources = {r for s in document["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str)
                                                            else s["Resource"])}
-    assert resources == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
-    actions = {a for s in document["Statement"] for a in s["Action"]}
-    assert all(a.startswith("s3:") for a in actions) and "s3:*" not in actions
+    disk_key = boto("kms").describe_key(KeyId=f"alias/fruits-{BUCKET}-disks")["KeyMetadata"]["Arn"]
+    assert resources == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*", disk_key}
+    s3_actions = {a for s in document["Statement"] if s["Sid"] != "UseTheDiskKey" for a in s["Action"]}
+    assert all(a.startswith("s3:") for a in s3_actions) and "s3:*" not in s3_actions
+    [key_use] = [s for s in document["Statement"] if s["Sid"] == "UseTheDiskKey"]
+    assert all(a.startswith("kms:") for a in key_use["Action"]) and key_use["Resource"] == disk_key
     profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [name]
 

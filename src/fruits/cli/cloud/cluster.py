@@ -95,7 +95,16 @@ def up(args: argparse.Namespace, aws: Aws) -> int:
     aws.say(f"auto-terminates after {started.spec.idle_timeout} s idle; stop it now with "
             f"`fruits cloud down {started.cluster_id} --region {aws.region}`")
     if args.wait and waits.enabled:
-        emr_api.wait_cluster_running(aws.emr, started.cluster_id, waits.config(default_delay=30, max_wait_s=3600))
+        from botocore.exceptions import WaiterError
+
+        try:
+            emr_api.wait_cluster_running(aws.emr, started.cluster_id, waits.config(default_delay=30, max_wait_s=3600))
+        except WaiterError:
+            from ...cloud.monitor import failure_summary
+
+            for line in failure_summary(aws.emr, aws.s3, started.cluster_id):
+                aws.say(line)
+            return 1
         aws.say(f"cluster {started.cluster_id} is ready for `fruits cloud submit`")
     return 0
 
@@ -114,6 +123,11 @@ def _follow_step(aws: Aws, cluster_id: str, step_id: str, waits: Waits) -> str:
 
 def _end_of_step(aws: Aws, cluster_id: str, step_id: str, state: str, log_uri: str) -> int:
     aws.say(f"step {step_id}: {state}")
+    if state != "COMPLETED":
+        from ...cloud.monitor import failure_summary
+
+        for line in failure_summary(aws.emr, aws.s3, cluster_id, step_id):
+            aws.say(line)
     aws.say(f"step logs: {log_uri}{cluster_id}/steps/{step_id}/ (`fruits cloud logs {cluster_id} --step {step_id} "
             f"--region {aws.region}`; EMR copies them to S3 every few minutes)")
     return 0 if state == "COMPLETED" else 1
@@ -140,6 +154,14 @@ def run(args: argparse.Namespace, aws: Aws) -> int:
     config = waits.config(default_delay=30, max_wait_s=3600)
     final = emr_api.wait_cluster_terminated(aws.emr, started.cluster_id, config)
     aws.say(f"cluster {started.cluster_id}: {final}")
+    if final != "TERMINATED" and code == 0:
+        from ...cloud.monitor import failure_summary
+
+        for line in failure_summary(aws.emr, aws.s3, started.cluster_id):
+            aws.say(line)
+    from .monitoring import write_report
+
+    write_report(aws, started.cluster_id, started.step_id, args.report_dir)
     return code
 
 
@@ -158,4 +180,8 @@ def submit(args: argparse.Namespace, aws: Aws) -> int:
     if not (args.wait and waits.enabled):
         return 0
     state = _follow_step(aws, args.cluster, step_id, waits)
-    return _end_of_step(aws, args.cluster, step_id, state, f"s3://{bucket}/logs/")
+    code = _end_of_step(aws, args.cluster, step_id, state, f"s3://{bucket}/logs/")
+    from .monitoring import write_report
+
+    write_report(aws, args.cluster, step_id, args.report_dir)
+    return code

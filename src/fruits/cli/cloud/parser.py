@@ -1,4 +1,4 @@
-"""The argparse definitions of `fruits cloud` and its nine sub-commands, each wired to its handler."""
+"""The argparse definitions of `fruits cloud` and its sub-commands, each wired to its handler."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ...cloud.cluster import (
 )
 from ...cloud.regions import DEFAULT_REGION, EU_REGIONS
 from ..run import add_run_options
-from . import cluster, monitoring, storage, teardown
+from . import cluster, doctor, monitoring, storage, teardown
 from .clients import handler_for
 
 _DRY_RUN_HELP = (
@@ -71,8 +71,15 @@ def _step_options(parser: argparse.ArgumentParser) -> None:
                             help="as `fruits run --incremental` (passed through to the step)")
     add_run_options(parser)
     parser.add_argument("--wait", action="store_true",
-                        help="follow the step with a progress line; end with its state and where its logs are "
-                             "(exit 1 if the step failed)")
+                        help="follow the step with a progress line; end with its state, where its logs are, why it "
+                             "failed, and the run report (exit 1 if the step failed)")
+    _report_dir(parser)
+
+
+def _report_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-dir", default="fruits-reports", metavar="DIR",
+                        help="local folder for the run report (default: fruits-reports); a copy goes next to the "
+                             "output in S3 (OUTPUT.run-report.json/.txt)")
 
 
 def add_parser(subparsers) -> None:
@@ -97,6 +104,18 @@ def add_parser(subparsers) -> None:
     p.add_argument("--noncurrent-days", type=int, default=30,
                    help="delete overwritten/deleted versions after this many days (default: 30)")
     p.set_defaults(handler=handler_for(storage.init, bucket_exists=False))
+
+    p = commands.add_parser("doctor", parents=[_common()], help="read-only pre-flight: would `run` work here?",
+                            description="Checks, reading only, what `fruits cloud run` needs in this account and "
+                                        "region: credentials, permissions (iam:SimulatePrincipalPolicy), subnet and "
+                                        "internet route, network tags, the EMR service-linked role, the On-Demand "
+                                        "vCPU quota, EMR block public access, the bucket and its disk key. One line "
+                                        "per check (pass, fail, unknown) with the fix; exit 0 only when none fails.")
+    p.add_argument("--bucket", help="the bucket to check (made by `fruits cloud init`)")
+    p.add_argument("--subnet", metavar="SUBNET", help="the subnet `run` will get (default: its own choice)")
+    p.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help=f"default: {DEFAULT_INSTANCE_TYPE}")
+    p.add_argument("--core-nodes", type=int, default=DEFAULT_CORE_NODES, help=f"default: {DEFAULT_CORE_NODES}")
+    p.set_defaults(handler=handler_for(doctor.doctor))
 
     p = commands.add_parser("upload", parents=[_common()], help="upload a folder, skipping files already there",
                             description="Parallel upload of LOCAL_DIR to s3://BUCKET/PREFIX with a progress line; "
@@ -139,6 +158,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--step", help="step id (default: the newest step)")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines of each log")
     p.set_defaults(handler=handler_for(monitoring.logs))
+
+    p = commands.add_parser("report", parents=[_common()], help="rebuild the run report of a cluster's step",
+                            description="The evidence of a run, from EMR's and S3's records: cluster, release, "
+                                        "nodes, phase times, step state and logs, the output's manifest and the "
+                                        "estimated cost; written to --report-dir and next to the output in S3.")
+    p.add_argument("cluster", metavar="CLUSTER")
+    p.add_argument("--step", help="step id (default: the newest `fruits run` step)")
+    _report_dir(p)
+    p.set_defaults(handler=handler_for(monitoring.report))
 
     p = commands.add_parser("down", parents=[_common(poll=True)], help="terminate a cluster and wait until it is gone")
     p.add_argument("cluster", metavar="CLUSTER")

@@ -103,7 +103,7 @@ def get_security_configuration(emr, name: str) -> dict[str, Any] | None:
         document = emr.describe_security_configuration(Name=name)["SecurityConfiguration"]
     except emr.exceptions.ClientError as exc:
         # AWS: InvalidRequestException "Security configuration with name '...' does not exist."
-        if "does not exist" in error_message(exc) or "NotFound" in error_code(exc):
+        if error_code(exc) == "InvalidRequestException" or "NotFound" in error_code(exc):
             return None
         raise
     return json.loads(document)

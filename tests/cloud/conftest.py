@@ -99,6 +99,7 @@ def aws(moto_server, moto_sees_tls, monkeypatch):
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert answer.status == 200
     _seed_aws_managed_policy("AmazonEMRServicePolicy_v2")
+    _seed_aws_managed_policy("AmazonSSMManagedInstanceCore")  # `up --notebook`
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -129,7 +130,7 @@ def _aws_managed_policy_data(name: str) -> dict:
 
 
 def _seed_aws_managed_policy(name: str) -> None:
-    """Give moto's IAM the one AWS managed policy `up` attaches.
+    """Give moto's IAM an AWS managed policy `up` attaches.
 
     moto can load all ~1,300 AWS managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES), but that costs seconds per
     reset; the server runs in this process, so the one policy needed is added to its backend directly.

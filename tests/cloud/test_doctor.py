@@ -10,7 +10,6 @@ from fruits.cloud.doctor import EMR_SERVICE_LINKED_ROLE, NEEDED_ACTIONS, VCPU_QU
 
 from .conftest import BUCKET, REGION
 
-NOW = "2025-06-01T12:00:00Z"
 
 
 def _role(name: str) -> dict:

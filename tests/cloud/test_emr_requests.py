@@ -45,7 +45,8 @@ def _expected_run_job_flow(wheel_name: str, keep_alive: bool, idle_timeout: int,
                 "spark.pyspark.python": VENV_PYTHON, "spark.pyspark.driver.python": VENV_PYTHON,
                 "spark.yarn.appMasterEnv.PYSPARK_PYTHON": VENV_PYTHON,
                 "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON,
-                "spark.driver.memoryOverhead": "2g", "spark.executor.memoryOverhead": "3g"}},
+                "spark.driver.memory": "2g", "spark.driver.memoryOverhead": "2g",
+                "spark.executor.memory": "4g", "spark.executor.memoryOverhead": "4g"}},
         ],
         "ServiceRole": "fruits-emr-service-role",
         "JobFlowRole": f"fruits-emr-ec2-{BUCKET}",
@@ -66,7 +67,8 @@ def _step_args(*run_args: str) -> list[str]:
     return ["spark-submit", "--deploy-mode", "cluster", "--master", "yarn",
             "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
             "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
-            "--conf", "spark.driver.memoryOverhead=2g", "--conf", "spark.executor.memoryOverhead=3g",
+            "--conf", "spark.driver.memory=2g", "--conf", "spark.driver.memoryOverhead=2g",
+            "--conf", "spark.executor.memory=4g", "--conf", "spark.executor.memoryOverhead=4g",
             f"s3://{BUCKET}/code/fruits_emr_entry.py", *run_args]
 
 
@@ -365,3 +367,22 @@ def test_a_failed_step_prints_emrs_reason_and_the_end_of_its_stderr(cli, emr_stu
     assert f"cluster {cluster_id}: WAITING: Waiting for steps" in result.out
     assert "  ModuleNotFoundError: No module named 'botocore'" in result.out
     assert "  line 12\n" in result.out and "  line 11\n" not in result.out  # the last 20 of 31 lines only
+
+
+def test_up_wait_on_a_cluster_that_fails_says_why(cli, emr_stub, ready_bucket, wheel):
+    _security_configuration(emr_stub)
+    emr_stub.add_response("run_job_flow", {"JobFlowId": "j-STUBBED00001"}, _expected_run_job_flow(
+        wheel.name, keep_alive=True, idle_timeout=3600, core=2, itype="m5.xlarge", release="emr-7.9.0"))
+    _bpa(emr_stub)
+    emr_stub.add_response("describe_cluster", _cluster("STARTING"), {"ClusterId": "j-STUBBED00001"})
+    failed = _cluster("TERMINATED_WITH_ERRORS")
+    failed["Cluster"]["Status"]["StateChangeReason"] = {
+        "Code": "VALIDATION_ERROR", "Message": "Service role fruits-emr-service-role has insufficient EC2 permissions"}
+    for _ in range(2):  # the waiter's last poll, then the summary
+        emr_stub.add_response("describe_cluster", failed, {"ClusterId": "j-STUBBED00001"})
+
+    result = cli("cloud", "up", "--bucket", BUCKET, "--wheel", str(wheel), "--poll", "0", "--wait")
+
+    assert result.code == 1
+    assert ("cluster j-STUBBED00001: TERMINATED_WITH_ERRORS: VALIDATION_ERROR Service role fruits-emr-service-role "
+            "has insufficient EC2 permissions") in result.out

@@ -144,3 +144,26 @@ def test_the_evaluator(request_, expected):
 def test_the_evaluator_refuses_what_it_does_not_understand(statement):
     with pytest.raises(Unsupported):
         allowed([{"Statement": [statement]}], Request("s3:GetObject", "arn:aws:s3:::b/x", {"aws:SourceIp": "1.2.3.4"}))
+
+
+def test_destroy_removes_the_pass_role_policy_of_its_bucket_only(cli, boto, aws, wheel):
+    other = "fruits-other-bucket"
+    for bucket in (BUCKET, other):
+        assert cli("cloud", "init", "--bucket", bucket, "--poll", "0").code == 0
+        up = cli("cloud", "up", "--bucket", bucket, "--wheel", str(wheel), "--poll", "0")
+        assert up.code == 0, up.err
+        assert cli("cloud", "down", re.search(r"\b(j-[A-Z0-9]+)\b", up.out).group(1), "--poll", "0").code == 0
+    iam = boto("iam")
+    assert sorted(iam.list_role_policies(RoleName="fruits-emr-service-role")["PolicyNames"]) == [
+        f"fruits-pass-fruits-emr-ec2-{other}", f"fruits-pass-fruits-emr-ec2-{BUCKET}"]
+
+    result = cli("cloud", "destroy", "--bucket", BUCKET)
+
+    assert result.code == 0, result.err
+    assert iam.list_role_policies(RoleName="fruits-emr-service-role")["PolicyNames"] == [
+        f"fruits-pass-fruits-emr-ec2-{other}"]
+    policies = service_role_policies(iam)
+    to_ec2 = {"iam:PassedToService": "ec2.amazonaws.com"}
+    assert allowed(policies, Request("iam:PassRole", f"arn:aws:iam::123456789012:role/fruits-emr-ec2-{other}", to_ec2))
+    assert not allowed(policies, Request("iam:PassRole", f"arn:aws:iam::123456789012:role/fruits-emr-ec2-{BUCKET}",
+                                         to_ec2))

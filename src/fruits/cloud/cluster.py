@@ -23,9 +23,12 @@ MANAGED_POLICY_TAG = "for-use-with-amazon-emr-managed-policies"
 # Root EBS volume of every node, GiB (EMR's default is 15): the venv is about 1.9 GB and the root volume also holds
 # /tmp, pip's cache during the bootstrap, the model and the logs before they are pushed (docs/cloud.md, "Sizing").
 DEFAULT_ROOT_VOLUME_GIB = 30
-# YARN memory overhead of the Spark driver and executors (off-heap, and the Python workers with TensorFlow).
-DRIVER_MEMORY_OVERHEAD = "2g"
-EXECUTOR_MEMORY_OVERHEAD = "3g"
+# YARN containers of the Spark driver and executors: JVM heap + overhead. The overhead holds the Python workers,
+# each with TensorFlow and the model (about 0.8 GiB each, 4 per executor), so it is as large as the heap; an
+# executor's container (8 GiB) and the driver's (4 GiB) fit together in an m5.xlarge's YARN memory (12 GiB).
+# docs/cloud.md, "Sizing", has the measurement.
+DRIVER_MEMORY, DRIVER_MEMORY_OVERHEAD = "2g", "2g"
+EXECUTOR_MEMORY, EXECUTOR_MEMORY_OVERHEAD = "4g", "4g"
 BUCKET_TAG = "fruits:bucket"
 
 _RELEASE = re.compile(r"^emr-(\d+)\.(\d+)\.(\d+)$")
@@ -53,6 +56,7 @@ class ClusterSpec:
     security_configuration: str | None = None  # the EMR security configuration (disk encryption)
     root_volume_gib: int = DEFAULT_ROOT_VOLUME_GIB
     spot_core: bool = False  # core nodes on Spot (the primary node stays On-Demand)
+    notebook: bool = False  # JupyterHub + Livy on the primary node, reached through an SSM port forward only
 
     @property
     def log_uri(self) -> str:
@@ -89,6 +93,11 @@ def validate_release(release: str) -> str:
     return release
 
 
+def memory_settings() -> dict[str, str]:
+    return {"spark.driver.memory": DRIVER_MEMORY, "spark.driver.memoryOverhead": DRIVER_MEMORY_OVERHEAD,
+            "spark.executor.memory": EXECUTOR_MEMORY, "spark.executor.memoryOverhead": EXECUTOR_MEMORY_OVERHEAD}
+
+
 def spark_configurations() -> list[dict[str, Any]]:
     python = {"PYSPARK_PYTHON": VENV_PYTHON, "PYSPARK_DRIVER_PYTHON": VENV_PYTHON}
     return [
@@ -101,10 +110,20 @@ def spark_configurations() -> list[dict[str, Any]]:
             "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON,
             # YARN kills a container that goes over heap + overhead; TensorFlow in the Python workers lives in
             # the overhead (docs/cloud.md, "Sizing").
-            "spark.driver.memoryOverhead": DRIVER_MEMORY_OVERHEAD,
-            "spark.executor.memoryOverhead": EXECUTOR_MEMORY_OVERHEAD,
+            **memory_settings(),
         }},
     ]
+
+
+# The notebook (`up --notebook`): JupyterHub on the primary node (port 9443, HTTPS) with sparkmagic's PySpark
+# kernel, whose Spark sessions Livy starts on YARN with the spark-defaults above, i.e. in the fruits venv. No
+# port is opened: users reach 9443 through an SSM Session Manager port forward (docs/cloud.md, "The notebook").
+NOTEBOOK_APPLICATIONS = ("JupyterHub", "Livy")
+NOTEBOOK_PORT = 9443
+
+
+def applications(notebook: bool) -> list[dict[str, str]]:
+    return [{"Name": name} for name in ("Spark", *(NOTEBOOK_APPLICATIONS if notebook else ()))]
 
 
 def tags(spec: ClusterSpec) -> list[dict[str, str]]:
@@ -125,7 +144,7 @@ def run_job_flow_request(spec: ClusterSpec, steps: Sequence[dict[str, Any]] = ()
         "Name": spec.cluster_name,
         "LogUri": spec.log_uri,
         "ReleaseLabel": spec.release,
-        "Applications": [{"Name": "Spark"}],
+        "Applications": applications(spec.notebook),
         "Instances": {
             "InstanceGroups": groups,
             # No Ec2KeyName: nobody can SSH in; EMR's block public access keeps ports closed to the internet.
@@ -173,8 +192,7 @@ def spark_step(
                 "--master", "yarn",
                 "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
                 "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
-                "--conf", f"spark.driver.memoryOverhead={DRIVER_MEMORY_OVERHEAD}",
-                "--conf", f"spark.executor.memoryOverhead={EXECUTOR_MEMORY_OVERHEAD}",
+                *[part for key, value in memory_settings().items() for part in ("--conf", f"{key}={value}")],
                 entry_uri,
                 *run_args,
             ],

@@ -113,7 +113,7 @@ def disk_key_for(kms, bucket: str, given: str | None, bucket_key: str | None) ->
 
 def prepare(
     aws: Clients, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS,
-    subnet: str | None = None, kms_key: str | None = None,
+    subnet: str | None = None, kms_key: str | None = None, notebook: bool = False,
 ) -> Prepared:
     """The bucket must be ready and the subnet usable; roles, the subnet's tags and the security configuration
     are made when missing; the code is uploaded when it changed. Nothing here costs money by the hour."""
@@ -121,7 +121,7 @@ def prepare(
     bucket_key = bucket_kms_key(aws.s3, bucket)
     disk_key = disk_key_for(aws.kms, bucket, kms_key, bucket_key)
     placement = find_placement(aws.ec2, subnet)
-    changes = ensure_emr_roles(aws.iam, bucket, bucket_key, waits, disk_key_arn=disk_key)
+    changes = ensure_emr_roles(aws.iam, bucket, bucket_key, waits, disk_key_arn=disk_key, ssm=notebook)
     config_change, config_name = ensure_security_configuration(aws.emr, bucket, disk_key)
     changes.append(config_change)
     changes += tag_for_emr(aws.ec2, placement)
@@ -186,7 +186,7 @@ def up(
 ) -> Started:
     """A long-lived cluster (until `down` or its idle timeout) ready for `submit`."""
     spec = cluster_spec(bucket, region, CodeLocations(bucket, wheel.name), keep_alive=True, **settings)
-    prepared = prepare(aws, bucket, region, wheel, waits, subnet, kms_key)
+    prepared = prepare(aws, bucket, region, wheel, waits, subnet, kms_key, notebook=spec.notebook)
     spec = _placed(spec, prepared)
     cluster_id = start_cluster(aws.emr, run_job_flow_request(spec, []), waits, on_retry=on_retry)
     return Started(cluster_id, spec, estimate(spec), prepared)

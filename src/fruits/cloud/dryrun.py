@@ -96,6 +96,8 @@ def _default_answers(region: str, bucket_exists: bool) -> dict[str, Answer | Ans
         "kms.CreateKey": lambda p: {"KeyMetadata": {
             "KeyId": "dry-run-key", "Arn": f"arn:aws:kms:{region}:{_ACCOUNT}:key/dry-run-key"}},
         "kms.CreateAlias": lambda p: {},
+        "sts.GetCallerIdentity": lambda p: {"Account": _ACCOUNT, "UserId": "DRYRUN",
+                                            "Arn": f"arn:aws:iam::{_ACCOUNT}:user/dry-run"},
         "emr.GetBlockPublicAccessConfiguration": lambda p: {
             "BlockPublicAccessConfiguration": {"BlockPublicSecurityGroupRules": True},
             "BlockPublicAccessConfigurationMetadata": {"CreationDateTime": _now(), "CreatedByArn": "dry-run"}},

@@ -25,6 +25,8 @@ from .waiting import DEFAULT_WAITS, Waits
 SERVICE_ROLE = "fruits-emr-service-role"
 SERVICE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 INSTANCE_POLICY_NAME = "fruits-bucket-access"
+# `up --notebook`: the nodes register with SSM Session Manager, the only way in (a port forward, no open port).
+SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 TAGS = {"project": "fruits"}
 
 
@@ -141,7 +143,8 @@ def _ensure_profile(iam, name: str, waits: Waits) -> list[Change]:
 
 
 def ensure_emr_roles(
-    iam, bucket: str, kms_key_arn: str | None = None, waits: Waits = DEFAULT_WAITS, disk_key_arn: str | None = None
+    iam, bucket: str, kms_key_arn: str | None = None, waits: Waits = DEFAULT_WAITS, disk_key_arn: str | None = None,
+    ssm: bool = False,
 ) -> list[Change]:
     """Service role (with PassRole on our instance role), instance role, its bucket-scoped policy and its
     instance profile; each created if missing."""
@@ -160,6 +163,8 @@ def ensure_emr_roles(
         _ensure_inline(iam, instance, INSTANCE_POLICY_NAME, bucket_access_policy(bucket, kms_key_arn, disk_key_arn),
                        f"s3 on arn:aws:s3:::{bucket} only" + (" + its KMS key" if kms_key_arn else "") + key_note),
     ]
+    if ssm:
+        changes.append(_ensure_attached(iam, instance, SSM_POLICY_ARN))
     return changes + _ensure_profile(iam, instance, waits)
 
 

@@ -86,14 +86,25 @@ def up(args: argparse.Namespace, aws: Aws) -> int:
     from ...cloud import emr as emr_api
 
     waits = waits_for(args, aws.dry_run)
-    deploy.check_settings(args.bucket, aws.region, **_cluster_settings(args))
+    settings = {**_cluster_settings(args), "notebook": args.notebook}
+    deploy.check_settings(args.bucket, aws.region, **settings)
     with _wheel(args) as wheel:
         started = deploy.up(aws.deploy_clients(), args.bucket, aws.region, wheel, waits, on_retry=_on_retry,
-                            **_placement_settings(args), **_cluster_settings(args))
+                            **_placement_settings(args), **settings)
     _warn_emr_public_access(aws)
     _report_start(aws, started, "cluster")
     aws.say(f"auto-terminates after {started.spec.idle_timeout} s idle; stop it now with "
             f"`fruits cloud down {started.cluster_id} --region {aws.region}`")
+    if started.spec.notebook:
+        from ...cloud.cluster import NOTEBOOK_PORT
+
+        aws.say(f"notebook: JupyterHub on the primary node, port {NOTEBOOK_PORT}, open to nobody; once the cluster "
+                f"is WAITING, forward it (docs/cloud.md, \"The notebook\"):")
+        aws.say(f"  aws ssm start-session --region {aws.region} --target $(aws emr list-instances --region "
+                f"{aws.region} --cluster-id {started.cluster_id} --instance-group-types MASTER --query "
+                "'Instances[0].Ec2InstanceId' --output text) --document-name AWS-StartPortForwardingSession "
+                f"--parameters portNumber={NOTEBOOK_PORT},localPortNumber={NOTEBOOK_PORT}")
+        aws.say(f"  then open https://localhost:{NOTEBOOK_PORT}")
     if args.wait and waits.enabled:
         from botocore.exceptions import WaiterError
 

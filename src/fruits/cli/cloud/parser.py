@@ -133,6 +133,10 @@ def add_parser(subparsers) -> None:
                                         "and an estimated cost per hour.")
     _cluster_options(p)
     p.add_argument("--wait", action="store_true", help="wait until the cluster is ready for steps")
+    p.add_argument("--notebook", action="store_true",
+                   help="also JupyterHub + Livy on the primary node: a PySpark kernel whose Spark runs in the fruits "
+                        "venv, reached only through an SSM port forward (the instance role gets "
+                        "AmazonSSMManagedInstanceCore); no port is opened")
     p.set_defaults(handler=handler_for(cluster.up))
 
     p = commands.add_parser("submit", parents=[_common(poll=True)], help="run `fruits run` as a step on a cluster",

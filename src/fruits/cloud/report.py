@@ -36,6 +36,11 @@ def _seconds(start: _dt.datetime | None, end: _dt.datetime | None) -> float | No
     return round((end - start).total_seconds(), 1)
 
 
+def _latest(*moments: _dt.datetime | None) -> _dt.datetime | None:
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None
+
+
 def _iso(value: _dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -112,7 +117,8 @@ def build_report(emr, s3, cluster_id: str, step_id: str | None = None,
         "timeline": {"created": _iso(created), "ready": _iso(ready), "ended": _iso(ended)},
         "phases_s": {
             "startup_provisioning_and_bootstrap": _seconds(created, ready),
-            "step_queued": _seconds(ready or step_timeline.get("CreationDateTime"), step_start),
+            # from when the step could start (the cluster ready, or the step added to a running cluster)
+            "step_queued": _seconds(_latest(ready, step_timeline.get("CreationDateTime")), step_start),
             "step_running": _seconds(step_start, step_end),
             "shutdown": _seconds(step_end, ended),
             "cluster_total": _seconds(created, ended or now),

@@ -164,3 +164,13 @@ def test_an_assumed_role_is_simulated_as_its_role():
     assert (policy_source_arn("arn:aws:sts::123456789012:assumed-role/Admin/me@example.com")
             == "arn:aws:iam::123456789012:role/Admin")
     assert policy_source_arn("arn:aws:iam::123456789012:user/me") == "arn:aws:iam::123456789012:user/me"
+
+
+def test_an_unknown_is_one_line_whatever_the_error():
+    from fruits.cloud.doctor import _unknown
+
+    check = _unknown("permissions", ValueError("<!doctype html>\n<title>500</title>\n" + "x" * 500))
+
+    assert "\n" not in check.line() and check.status == "unknown"
+    assert check.detail.startswith("could not check (ValueError: <!doctype html> <title>500</title> xxx")
+    assert len(check.detail) <= 180

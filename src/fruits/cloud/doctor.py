@@ -61,6 +61,9 @@ class DoctorClients:
 def _unknown(name: str, exc: Exception, fix: str = "") -> Check:
     translated = translate(exc)
     message = str(translated) if translated is not None else f"{type(exc).__name__}: {exc}"
+    message = " ".join(message.split())  # one line per check, whatever the error looked like
+    if len(message) > 160:
+        message = message[:157] + "..."
     return Check(name, UNKNOWN, f"could not check ({message})", fix)
 
 
@@ -102,8 +105,7 @@ def check_network(ec2, subnet: str | None) -> list[Check]:
     try:
         placement = find_placement(ec2, subnet)
     except CloudError as exc:
-        return [Check("subnet", FAIL, str(exc), "pass --subnet SUBNET (a subnet with a route to an internet "
-                                                  "gateway)"),
+        return [Check("subnet", FAIL, str(exc)),  # the message says what to pass
                 Check("network tags", UNKNOWN, "no usable subnet to look at")]
     except Exception as exc:  # noqa: BLE001
         return [_unknown("subnet", exc), Check("network tags", UNKNOWN, "no subnet to look at")]

@@ -96,7 +96,7 @@ def moto_sees_tls(monkeypatch):
 def aws(moto_server, moto_sees_tls, monkeypatch):
     """The moto server, emptied, with fake credentials in the environment; returns its endpoint URL."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=120) as answer:  # a reset can take long on a busy machine
         assert answer.status == 200
     _seed_aws_managed_policy("AmazonEMRServicePolicy_v2")
     _seed_aws_managed_policy("AmazonSSMManagedInstanceCore")  # `up --notebook`

@@ -96,13 +96,30 @@ def moto_sees_tls(monkeypatch):
 def aws(moto_server, moto_sees_tls, monkeypatch):
     """The moto server, emptied, with fake credentials in the environment; returns its endpoint URL."""
     request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=120) as answer:  # a reset can take long on a busy machine
         assert answer.status == 200
     _seed_aws_managed_policy("AmazonEMRServicePolicy_v2")
+    _seed_aws_managed_policy("AmazonSSMManagedInstanceCore")  # `up --notebook`
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    _default_vpc_reaches_the_internet(moto_server)
     return moto_server
+
+
+def _default_vpc_reaches_the_internet(endpoint: str) -> None:
+    """moto's default VPC has no internet gateway; a real account's has one, with a 0.0.0.0/0 route in the VPC's
+    main route table. Make moto's look like AWS's (tests of the missing route delete it)."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
+                       aws_secret_access_key="testing")
+    [vpc] = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc["VpcId"])
+    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                                                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
 
 
 @functools.lru_cache(maxsize=None)
@@ -113,7 +130,7 @@ def _aws_managed_policy_data(name: str) -> dict:
 
 
 def _seed_aws_managed_policy(name: str) -> None:
-    """Give moto's IAM the one AWS managed policy `up` attaches.
+    """Give moto's IAM an AWS managed policy `up` attaches.
 
     moto can load all ~1,300 AWS managed policies (MOTO_IAM_LOAD_MANAGED_POLICIES), but that costs seconds per
     reset; the server runs in this process, so the one policy needed is added to its backend directly.

@@ -51,8 +51,9 @@ def test_up_starts_the_cluster_with_the_requested_settings(cli, boto, ready_buck
     emr_regions = {region for service, region, _ in signed_regions if service == "elasticmapreduce"}
     assert emr_regions == {REGION}
     assert ("elasticmapreduce", REGION, "RunJobFlow") in signed_regions
-    # The output: id, estimate for 4 x m5.2xlarge in Paris (2 x (0.224 + 0.048) = 0.544 per node).
-    assert "estimated cost: ~$2.18/hour" in result.out
+    # The output: id, estimate for 4 x m5.2xlarge in Paris: nodes 4 x 2 x (0.224 + 0.048) = 2.176, EBS
+    # 4 x (30 root + 128 EMR default) GiB x 0.116 / 730 = 0.100, public IPv4 4 x 0.005 = 0.02: 2.296 $/hour.
+    assert "estimated cost: ~$2.30/hour" in result.out
     assert f"fruits cloud down {cluster_id} --region {REGION}" in result.out
 
 
@@ -75,9 +76,12 @@ def test_up_creates_the_roles_scoped_to_the_bucket_and_uploads_the_code(cli, bot
         document = json.loads(document)
     resources = {r for s in document["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str)
                                                            else s["Resource"])}
-    assert resources == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
-    actions = {a for s in document["Statement"] for a in s["Action"]}
-    assert all(a.startswith("s3:") for a in actions) and "s3:*" not in actions
+    disk_key = boto("kms").describe_key(KeyId=f"alias/fruits-{BUCKET}-disks")["KeyMetadata"]["Arn"]
+    assert resources == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*", disk_key}
+    s3_actions = {a for s in document["Statement"] if s["Sid"] != "UseTheDiskKey" for a in s["Action"]}
+    assert all(a.startswith("s3:") for a in s3_actions) and "s3:*" not in s3_actions
+    [key_use] = [s for s in document["Statement"] if s["Sid"] == "UseTheDiskKey"]
+    assert all(a.startswith("kms:") for a in key_use["Action"]) and key_use["Resource"] == disk_key
     profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [name]
 
@@ -117,7 +121,7 @@ def test_submit_adds_a_spark_step_running_fruits_run(cli, boto, ready_bucket, wh
 
     result = cli("cloud", "submit", cluster_id, "--input", f"s3://{BUCKET}/data/photos",
                  "--output", f"s3://{BUCKET}/out/run1", "--weights", f"s3://{BUCKET}/models/w.weights.h5",
-                 "--image-size", "160", "--k", "12", "--overwrite")
+                 "--image-size", "160", "--k", "12", "--overwrite", "--incremental")
 
     assert result.code == 0, result.err
     [step] = boto("emr").list_steps(ClusterId=cluster_id)["Steps"]
@@ -128,9 +132,12 @@ def test_submit_adds_a_spark_step_running_fruits_run(cli, boto, ready_bucket, wh
         "spark-submit", "--deploy-mode", "cluster", "--master", "yarn",
         "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
         "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+        "--conf", "spark.driver.memory=2g", "--conf", "spark.driver.memoryOverhead=2g",
+        "--conf", "spark.executor.memory=4g", "--conf", "spark.executor.memoryOverhead=4g",
         f"s3://{BUCKET}/code/fruits_emr_entry.py",
         f"s3://{BUCKET}/data/photos", f"s3://{BUCKET}/out/run1", "--master", "yarn",
         "--weights", f"s3://{BUCKET}/models/w.weights.h5", "--image-size", "160", "--k", "12", "--overwrite",
+        "--incremental",  # passed through to `fruits run` on the cluster
     ]
 
 

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from fruits.cloud.dryrun import DRY_RUN_SUBNET, DRY_RUN_VPC
+
 from .conftest import BUCKET, REGION
 
 # The autouse fixture leaves no credentials and points AWS_ENDPOINT_URL at a closed local port: any request
@@ -31,10 +33,29 @@ def test_up_dry_run_shows_region_auto_termination_logs_and_scoped_iam(cli, wheel
     assert run["params"]["AutoTerminationPolicy"] == {"IdleTimeout": 900}
     assert run["params"]["LogUri"] == f"s3://{BUCKET}/logs/"
     assert run["params"]["Instances"]["KeepJobFlowAliveWhenNoSteps"] is True
-    policy = json.loads(_one(requests, "PutRolePolicy")["params"]["PolicyDocument"])
-    resources = {r for s in policy["Statement"] for r in ([s["Resource"]] if isinstance(s["Resource"], str)
-                                                         else s["Resource"])}
+    puts = {r["params"]["PolicyName"]: r["params"] for r in requests if r["operation"] == "PutRolePolicy"}
+    policy = json.loads(puts["fruits-bucket-access"]["PolicyDocument"])
+    resources = {r for s in policy["Statement"] if s["Sid"] != "UseTheDiskKey"
+                 for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])}
     assert resources == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
+    # The PassRole policy on the service role: our instance role, to EC2 only.
+    pass_role = puts[f"fruits-pass-fruits-emr-ec2-{BUCKET}"]
+    assert pass_role["RoleName"] == "fruits-emr-service-role"
+    [statement] = [s for s in json.loads(pass_role["PolicyDocument"])["Statement"] if s["Action"] == "iam:PassRole"]
+    assert statement["Resource"].endswith(f":role/fruits-emr-ec2-{BUCKET}")
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
+    # The subnet: chosen, tagged with its VPC before RunJobFlow, named in RunJobFlow.
+    tagged = [r["params"] for r in requests if r["operation"] == "CreateTags"]
+    assert sorted(t for p in tagged for t in p["Resources"]) == sorted([DRY_RUN_SUBNET, DRY_RUN_VPC])
+    assert all({"Key": "for-use-with-amazon-emr-managed-policies", "Value": "true"} in p["Tags"] for p in tagged)
+    assert run["params"]["Instances"]["Ec2SubnetId"] == DRY_RUN_SUBNET
+    assert _ops(requests).index("ec2.CreateTags") < _ops(requests).index("emr.RunJobFlow")
+    # The security configuration: disks encrypted with the bucket's disk key.
+    created = _one(requests, "CreateSecurityConfiguration")["params"]
+    assert run["params"]["SecurityConfiguration"] == created["Name"] == f"fruits-{BUCKET}-disks"
+    at_rest = json.loads(created["SecurityConfiguration"])["EncryptionConfiguration"]["AtRestEncryptionConfiguration"]
+    assert at_rest["LocalDiskEncryptionConfiguration"]["EnableEbsEncryption"] is True
+    assert run["params"]["EbsRootVolumeSize"] == 30
     assert _one(requests, "AttachRolePolicy")["params"]["PolicyArn"].endswith("/AmazonEMRServicePolicy_v2")
     assert {r["region"] for r in requests if r["service"] in ("s3", "emr")} == {REGION}
     puts = [r["params"]["Key"] for r in requests if r["operation"] == "PutObject"]
@@ -44,7 +65,8 @@ def test_up_dry_run_shows_region_auto_termination_logs_and_scoped_iam(cli, wheel
 
 def test_run_dry_run_shows_the_transient_cluster_with_its_step(cli, wheel):
     result = cli("cloud", "run", "--bucket", BUCKET, "--wheel", str(wheel), "--dry-run",
-                 "--input", f"s3://{BUCKET}/photos", "--output", f"s3://{BUCKET}/out", "--k", "10")
+                 "--input", f"s3://{BUCKET}/photos", "--output", f"s3://{BUCKET}/out", "--k", "10", "--incremental",
+                 "--spot")
 
     assert result.code == 0, result.err
     run = _one(result.json(), "RunJobFlow")
@@ -54,8 +76,12 @@ def test_run_dry_run_shows_the_transient_cluster_with_its_step(cli, wheel):
     assert run["params"]["Instances"]["KeepJobFlowAliveWhenNoSteps"] is False
     [step] = run["params"]["Steps"]
     assert step["ActionOnFailure"] == "TERMINATE_CLUSTER"
-    assert step["HadoopJarStep"]["Args"][-6:] == [f"s3://{BUCKET}/photos", f"s3://{BUCKET}/out", "--master", "yarn",
-                                                  "--k", "10"]
+    assert step["HadoopJarStep"]["Args"][-7:] == [f"s3://{BUCKET}/photos", f"s3://{BUCKET}/out", "--master", "yarn",
+                                                  "--k", "10", "--incremental"]
+    assert run["params"]["Instances"]["Ec2SubnetId"] == DRY_RUN_SUBNET
+    assert run["params"]["SecurityConfiguration"] == f"fruits-{BUCKET}-disks"
+    markets = {g["InstanceRole"]: g["Market"] for g in run["params"]["Instances"]["InstanceGroups"]}
+    assert markets == {"MASTER": "ON_DEMAND", "CORE": "SPOT"}  # --spot: core nodes only
 
 
 def test_init_dry_run_shows_every_write_from_an_empty_account(cli):
@@ -71,6 +97,7 @@ def test_init_dry_run_shows_every_write_from_an_empty_account(cli):
         "s3.GetBucketPolicy", "s3.PutBucketPolicy",
         "s3.GetBucketVersioning", "s3.PutBucketVersioning",
         "s3.GetBucketLifecycleConfiguration", "s3.PutBucketLifecycleConfiguration",
+        "kms.DescribeKey", "kms.CreateKey", "kms.CreateAlias",  # the disk key of the clusters
     ]
     assert _one(requests, "CreateBucket")["params"]["CreateBucketConfiguration"] == {"LocationConstraint": REGION}
     policy = json.loads(_one(requests, "PutBucketPolicy")["params"]["Policy"])
@@ -85,6 +112,7 @@ def test_init_dry_run_shows_every_write_from_an_empty_account(cli):
     (["logs", "j-ABCDEFGHIJKL"], "GetObject"),
     (["down", "j-ABCDEFGHIJKL"], "TerminateJobFlows"),
     (["destroy", "--bucket", BUCKET, "--delete-bucket"], "DeleteBucket"),
+    (["doctor"], "GetCallerIdentity"),  # read-only: the dry run shows what it reads
 ])
 def test_every_other_command_has_a_dry_run(cli, tmp_path, command, operation):
     (tmp_path / "photos").mkdir()
@@ -105,7 +133,8 @@ def test_destroy_dry_run_shows_the_deletes(cli):
     assert result.code == 0, result.err
     ops = _ops(result.json())
     for operation in ("iam.RemoveRoleFromInstanceProfile", "iam.DeleteInstanceProfile", "iam.DeleteRolePolicy",
-                      "iam.DetachRolePolicy", "iam.DeleteRole"):
+                      "iam.DetachRolePolicy", "iam.DeleteRole", "ec2.DeleteTags", "emr.DeleteSecurityConfiguration",
+                      "kms.DeleteAlias", "kms.ScheduleKeyDeletion"):
         assert operation in ops
     assert "s3.DeleteBucket" not in ops
 

@@ -55,7 +55,7 @@ def test_init_twice_changes_nothing(cli, boto):
 
     assert again.code == 0, again.err
     lines = [line for line in again.out.splitlines() if line.strip()]
-    assert len(lines) == 8
+    assert len(lines) == 9  # 7 bucket settings, the disk key, the summary
     assert all(" unchanged " in line or line.rstrip().endswith("unchanged") for line in lines[:-1]), again.out
     assert lines[-1].endswith("everything unchanged")
     assert _settings(boto("s3")) == before

@@ -25,6 +25,8 @@ def _one_line_error(result, expected: str) -> None:
     ["logs", "j-ABCDEFGHIJKL"],
     ["down", "j-ABCDEFGHIJKL"],
     ["destroy", "--bucket", BUCKET],
+    ["doctor"],
+    ["report", "j-ABCDEFGHIJKL"],
 ])
 @pytest.mark.parametrize("region", ["us-east-1", "eu-central-3", "mars-north-1"])
 @pytest.mark.parametrize("dry_run", [False, True])
@@ -34,6 +36,15 @@ def test_every_command_refuses_a_region_outside_the_eu(cli, command, region, dry
 
     _one_line_error(result, f"region {region!r} is outside the EU")
     assert result.out == ""
+
+
+@pytest.mark.parametrize("region", ["eu-west-2", "eu-central-2"])  # London and Zurich: not in the EU
+@pytest.mark.parametrize("command", [["status"], ["init", "--bucket", BUCKET], ["doctor"]])
+def test_european_regions_outside_the_eu_are_refused(cli, command, region):
+    result = cli("cloud", *command, "--region", region)
+
+    _one_line_error(result, f"region {region!r} is outside the EU")
+    assert "eu-west-3" in result.err and region not in result.err.split("runs only in")[1]
 
 
 @pytest.mark.parametrize("variable", ["AWS_DEFAULT_REGION", "AWS_REGION"])
@@ -114,6 +125,11 @@ def test_a_cluster_id_that_does_not_exist_is_one_clear_line(cli, aws, command):
     (["up", "--bucket", BUCKET, "--release", "7.9"], "bad --release '7.9'"),
     (["up", "--bucket", BUCKET, "--idle-timeout", "10"], "bad --idle-timeout 10"),
     (["up", "--bucket", BUCKET, "--core-nodes", "-1"], "bad --core-nodes -1"),
+    (["up", "--bucket", BUCKET, "--root-volume", "10"], "bad --root-volume 10"),
+    (["run", "--bucket", BUCKET, "--subnet", "subnet_1", "--input", f"s3://{BUCKET}/i", "--output",
+      f"s3://{BUCKET}/o"], "bad --subnet 'subnet_1'"),
+    (["doctor", "--core-nodes", "500"], "bad --core-nodes 500"),
+    (["report", "cluster-1"], "bad cluster id 'cluster-1'"),
     (["up", "--bucket", BUCKET, "--wheel", "/nonexistent/fruits-0.1.0-py3-none-any.whl"], "wheel not found"),
     (["upload", "/nonexistent-folder", f"s3://{BUCKET}/x"], "local folder not found"),
     (["upload", "{tmp}", "/not/s3"], "bad destination '/not/s3'"),

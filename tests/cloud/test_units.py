@@ -17,7 +17,13 @@ def test_every_eu_region_is_accepted(region):
     assert regions.check_region(region.upper()) == region
 
 
-@pytest.mark.parametrize("region", ["us-east-1", "eu-west-4", "ca-central-1", "me-central-1", "", None, "eu"])
+def test_the_eu_regions_are_the_member_states_ones():
+    assert set(regions.EU_REGIONS) == {"eu-west-1", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1",
+                                       "eu-south-2"}
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-4", "ca-central-1", "me-central-1", "", None, "eu",
+                                    "eu-west-2", "eu-central-2"])
 def test_other_regions_are_refused(region):
     with pytest.raises(RegionError, match="outside the EU"):
         regions.check_region(region)
@@ -142,3 +148,24 @@ def test_waits_turn_into_waiter_configs():
 
 def test_unknown_exceptions_are_not_translated():
     assert translate(ValueError("x")) is None
+
+
+def test_the_cluster_price_counts_ebs_and_public_ipv4():
+    price = pricing.cluster_price("m5.xlarge", 2, "eu-west-3", 30)
+    assert price.nodes == pytest.approx(3 * 0.272)
+    # 3 nodes x (30 GiB root + 64 GiB of EMR's default data volumes) x $0.116 per GB-month over 730 hours.
+    assert price.ebs == pytest.approx(3 * 94 * 0.116 / 730)
+    assert price.public_ipv4 == pytest.approx(3 * 0.005)
+    assert pricing.cluster_hourly_cost("m5.xlarge", 2, "eu-west-3", 30) == pytest.approx(price.per_hour)
+    bigger = pricing.cluster_price("m5.2xlarge", 2, "eu-west-3", 30)
+    assert bigger.ebs > price.ebs and bigger.public_ipv4 == price.public_ipv4
+    assert pricing.cluster_price("x1.metal", 2, "eu-west-3", 30) is None
+    assert "2025" in pricing.PRICES_AS_OF and "aws.amazon.com/ebs/pricing" in pricing.__doc__
+
+
+def test_spot_core_nodes_and_the_root_volume_reach_run_job_flow():
+    request = cluster.run_job_flow_request(_spec(spot_core=True, root_volume_gib=50, subnet_id="subnet-0abc1234"))
+    markets = {g["InstanceRole"]: g["Market"] for g in request["Instances"]["InstanceGroups"]}
+    assert markets == {"MASTER": "ON_DEMAND", "CORE": "SPOT"}
+    assert "BidPrice" not in request["Instances"]["InstanceGroups"][1]  # capped at the On-Demand price
+    assert request["EbsRootVolumeSize"] == 50 and request["Instances"]["Ec2SubnetId"] == "subnet-0abc1234"

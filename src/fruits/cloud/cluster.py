@@ -20,6 +20,15 @@ DEFAULT_CORE_NODES = 2
 DEFAULT_IDLE_TIMEOUT = 3600
 VENV_PYTHON = "/opt/fruits/venv/bin/python"
 MANAGED_POLICY_TAG = "for-use-with-amazon-emr-managed-policies"
+# Root EBS volume of every node, GiB (EMR's default is 15): the venv is about 1.9 GB and the root volume also holds
+# /tmp, pip's cache during the bootstrap, the model and the logs before they are pushed (docs/cloud.md, "Sizing").
+DEFAULT_ROOT_VOLUME_GIB = 30
+# YARN containers of the Spark driver and executors: JVM heap + overhead. The overhead holds the Python workers,
+# each with TensorFlow and the model (about 0.8 GiB each, 4 per executor), so it is as large as the heap; an
+# executor's container (8 GiB) and the driver's (4 GiB) fit together in an m5.xlarge's YARN memory (12 GiB).
+# docs/cloud.md, "Sizing", has the measurement.
+DRIVER_MEMORY, DRIVER_MEMORY_OVERHEAD = "2g", "2g"
+EXECUTOR_MEMORY, EXECUTOR_MEMORY_OVERHEAD = "4g", "4g"
 BUCKET_TAG = "fruits:bucket"
 
 _RELEASE = re.compile(r"^emr-(\d+)\.(\d+)\.(\d+)$")
@@ -43,6 +52,11 @@ class ClusterSpec:
     name: str | None = None
     keep_alive: bool = True  # False: a transient cluster that ends with its last step
     extra_tags: dict[str, str] = field(default_factory=dict)
+    subnet_id: str | None = None  # None: EMR's choice (only in a dry run or a test: `up`/`run` always give one)
+    security_configuration: str | None = None  # the EMR security configuration (disk encryption)
+    root_volume_gib: int = DEFAULT_ROOT_VOLUME_GIB
+    spot_core: bool = False  # core nodes on Spot (the primary node stays On-Demand)
+    notebook: bool = False  # JupyterHub + Livy on the primary node, reached through an SSM port forward only
 
     @property
     def log_uri(self) -> str:
@@ -58,6 +72,10 @@ class ClusterSpec:
             raise CloudUsageError(f"bad --instance-type {self.instance_type!r}: e.g. m5.xlarge")
         if not 0 <= self.core_nodes <= 100:
             raise CloudUsageError(f"bad --core-nodes {self.core_nodes}: give 0 to 100")
+        if not 15 <= self.root_volume_gib <= 1000:
+            raise CloudUsageError(f"bad --root-volume {self.root_volume_gib}: give 15 to 1000 GiB")
+        if self.subnet_id is not None and not re.match(r"^subnet-[0-9a-f]{8,17}$", self.subnet_id):
+            raise CloudUsageError(f"bad --subnet {self.subnet_id!r}: subnet ids look like subnet-0123456789abcdef0")
         if not 60 <= self.idle_timeout <= 7 * 24 * 3600:
             raise CloudUsageError(f"bad --idle-timeout {self.idle_timeout}: give 60 to 604800 seconds")
         return self
@@ -75,6 +93,11 @@ def validate_release(release: str) -> str:
     return release
 
 
+def memory_settings() -> dict[str, str]:
+    return {"spark.driver.memory": DRIVER_MEMORY, "spark.driver.memoryOverhead": DRIVER_MEMORY_OVERHEAD,
+            "spark.executor.memory": EXECUTOR_MEMORY, "spark.executor.memoryOverhead": EXECUTOR_MEMORY_OVERHEAD}
+
+
 def spark_configurations() -> list[dict[str, Any]]:
     python = {"PYSPARK_PYTHON": VENV_PYTHON, "PYSPARK_DRIVER_PYTHON": VENV_PYTHON}
     return [
@@ -85,8 +108,22 @@ def spark_configurations() -> list[dict[str, Any]]:
             "spark.pyspark.driver.python": VENV_PYTHON,
             "spark.yarn.appMasterEnv.PYSPARK_PYTHON": VENV_PYTHON,
             "spark.executorEnv.PYSPARK_PYTHON": VENV_PYTHON,
+            # YARN kills a container that goes over heap + overhead; TensorFlow in the Python workers lives in
+            # the overhead (docs/cloud.md, "Sizing").
+            **memory_settings(),
         }},
     ]
+
+
+# The notebook (`up --notebook`): JupyterHub on the primary node (port 9443, HTTPS) with sparkmagic's PySpark
+# kernel, whose Spark sessions Livy starts on YARN with the spark-defaults above, i.e. in the fruits venv. No
+# port is opened: users reach 9443 through an SSM Session Manager port forward (docs/cloud.md, "The notebook").
+NOTEBOOK_APPLICATIONS = ("JupyterHub", "Livy")
+NOTEBOOK_PORT = 9443
+
+
+def applications(notebook: bool) -> list[dict[str, str]]:
+    return [{"Name": name} for name in ("Spark", *(NOTEBOOK_APPLICATIONS if notebook else ()))]
 
 
 def tags(spec: ClusterSpec) -> list[dict[str, str]]:
@@ -100,13 +137,14 @@ def run_job_flow_request(spec: ClusterSpec, steps: Sequence[dict[str, Any]] = ()
     groups = [{"Name": "primary", "InstanceRole": "MASTER", "Market": "ON_DEMAND",
                "InstanceType": spec.instance_type, "InstanceCount": 1}]
     if spec.core_nodes:
-        groups.append({"Name": "core", "InstanceRole": "CORE", "Market": "ON_DEMAND",
+        # Spot without a BidPrice: EMR caps the price at the On-Demand price.
+        groups.append({"Name": "core", "InstanceRole": "CORE", "Market": "SPOT" if spec.spot_core else "ON_DEMAND",
                        "InstanceType": spec.instance_type, "InstanceCount": spec.core_nodes})
     request: dict[str, Any] = {
         "Name": spec.cluster_name,
         "LogUri": spec.log_uri,
         "ReleaseLabel": spec.release,
-        "Applications": [{"Name": "Spark"}],
+        "Applications": applications(spec.notebook),
         "Instances": {
             "InstanceGroups": groups,
             # No Ec2KeyName: nobody can SSH in; EMR's block public access keeps ports closed to the internet.
@@ -126,6 +164,11 @@ def run_job_flow_request(spec: ClusterSpec, steps: Sequence[dict[str, Any]] = ()
         "AutoTerminationPolicy": {"IdleTimeout": spec.idle_timeout},
         "StepConcurrencyLevel": 1,
     }
+    if spec.subnet_id:
+        request["Instances"]["Ec2SubnetId"] = spec.subnet_id
+    if spec.security_configuration:
+        request["SecurityConfiguration"] = spec.security_configuration
+    request["EbsRootVolumeSize"] = spec.root_volume_gib
     if steps:
         request["Steps"] = list(steps)
     return request
@@ -149,6 +192,7 @@ def spark_step(
                 "--master", "yarn",
                 "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={VENV_PYTHON}",
                 "--conf", f"spark.executorEnv.PYSPARK_PYTHON={VENV_PYTHON}",
+                *[part for key, value in memory_settings().items() for part in ("--conf", f"{key}={value}")],
                 entry_uri,
                 *run_args,
             ],

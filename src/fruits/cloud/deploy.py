@@ -6,8 +6,9 @@ file must all be in B; this is checked here, before anything costs money.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,21 @@ from . import emr as emr_api
 from .bucket import CODE_PREFIX, bucket_kms_key, require_bucket, validate_bucket_name
 from .changes import Change
 from .cluster import BUCKET_TAG, ClusterSpec, run_job_flow_request, spark_step
-from .errors import AwsRequestError, ClusterStateError, LocationError, error_code, error_message
+from .errors import AwsRequestError, ClusterStateError, EncryptionError, LocationError, error_code, error_message
+from .network import Placement, find_placement, tag_for_emr
 from .package import CodeLocations, code_files
-from .pricing import hourly_cost
+from .pricing import cluster_hourly_cost
 from .roles import SERVICE_ROLE, ensure_emr_roles, instance_role_name
+from .security import ensure_security_configuration, find_disk_key
 from .upload import LocalFile, UploadReport, upload_files
 from .waiting import DEFAULT_WAITS, Waits
 
 # `fruits run` flags passed through to the step (the same names as on `fruits run`).
 RUN_FLAGS = ("weights", "image_size", "variance", "k", "engine", "batch_size", "max_bytes", "max_pixels")
+# RunJobFlow right after the roles were created: EMR validates roles and profiles asynchronously and IAM takes
+# seconds to a couple of minutes to propagate, so these refusals are retried (delays in seconds, ~2 minutes).
+RETRY_DELAYS = (5, 10, 15, 20, 30, 40)
+_PROPAGATION_HINTS = ("instance profile", "instanceprofile", "service role", "role", "not authorized", "passrole")
 
 
 @dataclass
@@ -32,6 +39,9 @@ class Prepared:
     code: CodeLocations
     changes: list[Change] = field(default_factory=list)
     upload: UploadReport = field(default_factory=UploadReport)
+    placement: Placement | None = None
+    security_configuration: str | None = None
+    disk_key: str | None = None
 
 
 @dataclass
@@ -76,17 +86,54 @@ def run_arguments(bucket: str, input_uri: str, output_uri: str, flags: Mapping[s
             args += ["--" + name.replace("_", "-"), str(value)]
     if flags.get("overwrite"):
         args.append("--overwrite")
+    if flags.get("incremental"):
+        args.append("--incremental")
     return args
 
 
-def prepare(s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS) -> Prepared:
-    """The bucket must be ready; roles are created when missing; the code is uploaded when it changed."""
-    require_bucket(s3, bucket, region)
-    kms_key = bucket_kms_key(s3, bucket)
-    changes = ensure_emr_roles(iam, bucket, kms_key, waits)
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients `up` and `run` use (built at the edge)."""
+
+    emr: Any
+    s3: Any
+    iam: Any
+    ec2: Any
+    kms: Any
+
+
+def disk_key_for(kms, bucket: str, given: str | None, bucket_key: str | None) -> str:
+    """--kms-key, else the key `init` made for the bucket, else the bucket's SSE-KMS key."""
+    key = given or find_disk_key(kms, bucket) or bucket_key
+    if key is None:
+        raise EncryptionError(f"no KMS key to encrypt the cluster's disks: run `fruits cloud init --bucket {bucket}` "
+                              "(it creates one) or pass --kms-key ARN")
+    return key
+
+
+def prepare(
+    aws: Clients, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS,
+    subnet: str | None = None, kms_key: str | None = None, notebook: bool = False,
+) -> Prepared:
+    """The bucket must be ready and the subnet usable; roles, the subnet's tags and the security configuration
+    are made when missing; the code is uploaded when it changed. Nothing here costs money by the hour."""
+    require_bucket(aws.s3, bucket, region)
+    bucket_key = bucket_kms_key(aws.s3, bucket)
+    disk_key = disk_key_for(aws.kms, bucket, kms_key, bucket_key)
+    placement = find_placement(aws.ec2, subnet)
+    changes = ensure_emr_roles(aws.iam, bucket, bucket_key, waits, disk_key_arn=disk_key, ssm=notebook)
+    config_change, config_name = ensure_security_configuration(aws.emr, bucket, disk_key)
+    changes.append(config_change)
+    changes += tag_for_emr(aws.ec2, placement)
     files = [LocalFile(path, CODE_PREFIX + name, path.stat().st_size) for name, path in code_files(wheel).items()]
-    report = upload_files(s3, bucket, files, workers=3, listing_prefix=CODE_PREFIX)
-    return Prepared(code=CodeLocations(bucket, wheel.name), changes=changes, upload=report)
+    report = upload_files(aws.s3, bucket, files, workers=3, listing_prefix=CODE_PREFIX)
+    return Prepared(code=CodeLocations(bucket, wheel.name), changes=changes, upload=report, placement=placement,
+                    security_configuration=config_name, disk_key=disk_key)
+
+
+def _placed(spec: ClusterSpec, prepared: Prepared) -> ClusterSpec:
+    subnet = prepared.placement.subnet_id if prepared.placement else None
+    return replace(spec, subnet_id=subnet, security_configuration=prepared.security_configuration).validated()
 
 
 def cluster_spec(bucket: str, region: str, code: CodeLocations, **settings: Any) -> ClusterSpec:
@@ -103,43 +150,67 @@ def check_settings(bucket: str, region: str, **settings: Any) -> None:
     cluster_spec(bucket, region, CodeLocations(bucket, "fruits-check.whl"), **settings)
 
 
-def _start(emr, spec: ClusterSpec, steps: list[dict[str, Any]]) -> str:
-    try:
-        return emr_api.run_job_flow(emr, run_job_flow_request(spec, steps))
-    except emr.exceptions.ClientError as exc:
-        if error_code(exc) == "ValidationException" and "profile" in error_message(exc).lower():
-            raise AwsRequestError(
-                f"EMR does not see the instance profile yet ({error_message(exc)}): IAM takes a few seconds to "
-                "propagate new roles, run the command again"
-            ) from None
-        raise
+def is_propagation_error(exc: Exception) -> bool:
+    """A RunJobFlow refusal that a few more seconds of IAM propagation cure (roles, profiles, PassRole)."""
+    message = error_message(exc).lower()
+    return error_code(exc) == "ValidationException" and any(hint in message for hint in _PROPAGATION_HINTS)
 
 
-def up(emr, s3, iam, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS, **settings: Any) -> Started:
+def start_cluster(
+    emr, request: Mapping[str, Any], waits: Waits = DEFAULT_WAITS,
+    sleep: Callable[[float], None] = time.sleep, on_retry: Callable[[str, float], None] | None = None,
+) -> str:
+    """RunJobFlow, retried with backoff (about 2 minutes) while EMR does not see new IAM roles yet."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return emr_api.run_job_flow(emr, request)
+        except emr.exceptions.ClientError as exc:
+            if not is_propagation_error(exc):
+                raise
+            if delay is None or not waits.enabled:
+                raise AwsRequestError(
+                    f"EMR still refuses the roles after about {sum(RETRY_DELAYS)} s of retries "
+                    f"({error_message(exc)}): IAM has not propagated them yet or they lack a permission; check "
+                    "with `fruits cloud doctor` and run the command again"
+                ) from None
+            pause = delay if waits.delay is None else max(0, waits.delay)
+            if on_retry:
+                on_retry(error_message(exc), pause)
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def up(
+    aws: Clients, bucket: str, region: str, wheel: Path, waits: Waits = DEFAULT_WAITS,
+    subnet: str | None = None, kms_key: str | None = None, on_retry=None, **settings: Any,
+) -> Started:
     """A long-lived cluster (until `down` or its idle timeout) ready for `submit`."""
     spec = cluster_spec(bucket, region, CodeLocations(bucket, wheel.name), keep_alive=True, **settings)
-    prepared = prepare(s3, iam, bucket, region, wheel, waits)
-    cluster_id = _start(emr, spec, [])
+    prepared = prepare(aws, bucket, region, wheel, waits, subnet, kms_key, notebook=spec.notebook)
+    spec = _placed(spec, prepared)
+    cluster_id = start_cluster(aws.emr, run_job_flow_request(spec, []), waits, on_retry=on_retry)
     return Started(cluster_id, spec, estimate(spec), prepared)
 
 
 def run(
-    emr, s3, iam, bucket: str, region: str, wheel: Path, input_uri: str, output_uri: str,
-    run_flags: Mapping[str, Any], waits: Waits = DEFAULT_WAITS, **settings: Any,
+    aws: Clients, bucket: str, region: str, wheel: Path, input_uri: str, output_uri: str,
+    run_flags: Mapping[str, Any], waits: Waits = DEFAULT_WAITS, subnet: str | None = None,
+    kms_key: str | None = None, on_retry=None, **settings: Any,
 ) -> Started:
     """A transient cluster: it runs the one step and terminates itself (no idle cost at all)."""
     args = run_arguments(bucket, input_uri, output_uri, run_flags)
     spec = cluster_spec(bucket, region, CodeLocations(bucket, wheel.name), keep_alive=False, **settings)
-    prepared = prepare(s3, iam, bucket, region, wheel, waits)
+    prepared = prepare(aws, bucket, region, wheel, waits, subnet, kms_key)
+    spec = _placed(spec, prepared)
     step = spark_step(prepared.code.entry_uri, args, action_on_failure="TERMINATE_CLUSTER")
-    cluster_id = _start(emr, spec, [step])
-    step_ids = [s["Id"] for s in emr_api.list_steps(emr, cluster_id)] or [None]
+    cluster_id = start_cluster(aws.emr, run_job_flow_request(spec, [step]), waits, on_retry=on_retry)
+    step_ids = [s["Id"] for s in emr_api.list_steps(aws.emr, cluster_id)] or [None]
     return Started(cluster_id, spec, estimate(spec), prepared, step_id=step_ids[0])
 
 
 def estimate(spec: ClusterSpec) -> float | None:
-    nodes = {spec.instance_type: 1 + spec.core_nodes}
-    return hourly_cost(nodes, spec.region)
+    return cluster_hourly_cost(spec.instance_type, spec.core_nodes, spec.region, spec.root_volume_gib,
+                               spec.spot_core)
 
 
 def cluster_bucket(cluster: Mapping[str, Any]) -> str:

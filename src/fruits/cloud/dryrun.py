@@ -42,7 +42,10 @@ _ABSENT: dict[str, tuple[int, str]] = {
     "iam.GetRole": (404, "NoSuchEntity"),
     "iam.GetRolePolicy": (404, "NoSuchEntity"),
     "iam.GetInstanceProfile": (404, "NoSuchEntity"),
+    "emr.DescribeSecurityConfiguration": (400, "InvalidRequestException"),
 }
+DRY_RUN_VPC = "vpc-0d0d0d0d0d0d0d0d0"
+DRY_RUN_SUBNET = "subnet-0d0d0d0d0d0d0d0d0"
 
 Answer = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
@@ -78,6 +81,23 @@ def _default_answers(region: str, bucket_exists: bool) -> dict[str, Answer | Ans
         "emr.ListClusters": lambda p: {"Clusters": []},
         "emr.ListSteps": lambda p: {"Steps": []},
         "emr.ListInstanceGroups": lambda p: {"InstanceGroups": []},
+        "emr.CreateSecurityConfiguration": lambda p: {"Name": p["Name"], "CreationDateTime": _now()},
+        # The network of an untouched account: a default VPC whose subnets reach an internet gateway, no tags.
+        "ec2.DescribeVpcs": lambda p: {"Vpcs": [{"VpcId": DRY_RUN_VPC, "IsDefault": True, "Tags": []}]},
+        "ec2.DescribeSubnets": lambda p: {"Subnets": [{
+            "SubnetId": (p.get("SubnetIds") or [DRY_RUN_SUBNET])[0], "VpcId": DRY_RUN_VPC,
+            "AvailabilityZone": f"{region}a", "Tags": []}]},
+        "ec2.DescribeRouteTables": lambda p: {"RouteTables": [{
+            "RouteTableId": "rtb-0d0d0d0d0d0d0d0d0", "VpcId": DRY_RUN_VPC, "Associations": [{"Main": True}],
+            "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-0d0d0d0d0d0d0d0d0",
+                        "State": "active"}]}]},
+        "ec2.CreateTags": lambda p: {},
+        "ec2.DeleteTags": lambda p: {},
+        "kms.CreateKey": lambda p: {"KeyMetadata": {
+            "KeyId": "dry-run-key", "Arn": f"arn:aws:kms:{region}:{_ACCOUNT}:key/dry-run-key"}},
+        "kms.CreateAlias": lambda p: {},
+        "sts.GetCallerIdentity": lambda p: {"Account": _ACCOUNT, "UserId": "DRYRUN",
+                                            "Arn": f"arn:aws:iam::{_ACCOUNT}:user/dry-run"},
         "emr.GetBlockPublicAccessConfiguration": lambda p: {
             "BlockPublicAccessConfiguration": {"BlockPublicSecurityGroupRules": True},
             "BlockPublicAccessConfigurationMetadata": {"CreationDateTime": _now(), "CreatedByArn": "dry-run"}},
@@ -85,8 +105,12 @@ def _default_answers(region: str, bucket_exists: bool) -> dict[str, Answer | Ans
     if bucket_exists:
         # LocationConstraint is null for us-east-1 only; an EU bucket answers with its region.
         answers["s3.GetBucketLocation"] = lambda p: {"LocationConstraint": region}
+        # ... and `init` made the disk key.
+        answers["kms.DescribeKey"] = lambda p: {"KeyMetadata": {
+            "KeyId": "dry-run-key", "Arn": f"arn:aws:kms:{region}:{_ACCOUNT}:key/dry-run-key", "KeyState": "Enabled"}}
     else:
         answers["s3.GetBucketLocation"] = AnswerError(404, "NoSuchBucket")
+        answers["kms.DescribeKey"] = AnswerError(400, "NotFoundException")
     for key, (status, code) in _ABSENT.items():
         answers[key] = AnswerError(status, code)
     return answers
@@ -145,6 +169,8 @@ class RequestRecorder:
         """The roles and instance profile of `up` exist, and no other bucket's (for `destroy`)."""
         from .roles import INSTANCE_POLICY_NAME, SERVICE_POLICY_ARN, SERVICE_ROLE
 
+        pass_policy = "fruits-pass-" + instance_role
+
         self.assume("iam", "GetRole", lambda p: {"Role": {
             "RoleName": p["RoleName"], "Path": "/", "Arn": f"arn:aws:iam::{_ACCOUNT}:role/{p['RoleName']}",
             "RoleId": "DRYRUN", "CreateDate": _now()}})
@@ -153,8 +179,21 @@ class RequestRecorder:
         self.assume("iam", "ListAttachedRolePolicies", lambda p: {"IsTruncated": False, "AttachedPolicies": (
             [{"PolicyArn": SERVICE_POLICY_ARN}] if p["RoleName"] == SERVICE_ROLE else [])})
         self.assume("iam", "ListRolePolicies", lambda p: {"IsTruncated": False, "PolicyNames": (
-            [INSTANCE_POLICY_NAME] if p["RoleName"] == instance_role else [])})
+            [INSTANCE_POLICY_NAME] if p["RoleName"] == instance_role else [pass_policy])})
         self.assume("iam", "ListRoles", {"Roles": [], "IsTruncated": False})
+
+    def assume_fruits_network_and_keys(self, bucket: str) -> None:
+        """`up` tagged a subnet and its VPC and made a security configuration (for `destroy`)."""
+        from .network import OUR_MARK
+        from .security import configuration_name, security_configuration
+
+        marked = [{"Key": OUR_MARK, "Value": "true"}]
+        self.assume("ec2", "DescribeSubnets", {"Subnets": [
+            {"SubnetId": DRY_RUN_SUBNET, "VpcId": DRY_RUN_VPC, "Tags": marked}]})
+        self.assume("ec2", "DescribeVpcs", {"Vpcs": [{"VpcId": DRY_RUN_VPC, "Tags": marked}]})
+        self.assume("emr", "DescribeSecurityConfiguration", {
+            "Name": configuration_name(bucket), "CreationDateTime": _now(),
+            "SecurityConfiguration": json.dumps(security_configuration(f"arn:aws:kms:{self.region}:{_ACCOUNT}:key/k"))})
 
     def attach(self, client) -> None:
         service = client.meta.service_model.service_name

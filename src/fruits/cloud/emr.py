@@ -5,6 +5,7 @@ An unknown cluster id becomes ClusterNotFoundError; everything else AWS says goe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -94,6 +95,26 @@ def describe_step(emr, cluster_id: str, step_id: str) -> dict[str, Any]:
 
 def terminate_job_flows(emr, cluster_id: str) -> None:
     emr.terminate_job_flows(JobFlowIds=[cluster_id])
+
+
+def get_security_configuration(emr, name: str) -> dict[str, Any] | None:
+    """The configuration's JSON document, or None when there is none of that name."""
+    try:
+        document = emr.describe_security_configuration(Name=name)["SecurityConfiguration"]
+    except emr.exceptions.ClientError as exc:
+        # AWS: InvalidRequestException "Security configuration with name '...' does not exist."
+        if error_code(exc) == "InvalidRequestException" or "NotFound" in error_code(exc):
+            return None
+        raise
+    return json.loads(document)
+
+
+def create_security_configuration(emr, name: str, document: Mapping[str, Any]) -> None:
+    emr.create_security_configuration(Name=name, SecurityConfiguration=json.dumps(document))
+
+
+def delete_security_configuration(emr, name: str) -> None:
+    emr.delete_security_configuration(Name=name)
 
 
 def get_block_public_access(emr) -> dict[str, Any]:

@@ -67,6 +67,14 @@ class UploadError(CloudError):
     """A local file or folder cannot be uploaded."""
 
 
+class NetworkError(CloudError):
+    """No usable subnet (none given, no default VPC, or no route to the internet)."""
+
+
+class EncryptionError(CloudError):
+    """No KMS key for the cluster's disks."""
+
+
 class AwsRequestError(CloudError):
     """AWS refused a request (permissions, limits, validation)."""
 

@@ -17,13 +17,15 @@ def get_role(iam, name: str) -> dict[str, Any] | None:
         return None
 
 
-def create_role(iam, name: str, trust_policy: Mapping[str, Any], description: str, tags: Mapping[str, str]) -> None:
-    iam.create_role(
+def create_role(
+    iam, name: str, trust_policy: Mapping[str, Any], description: str, tags: Mapping[str, str]
+) -> dict[str, Any]:
+    return iam.create_role(
         RoleName=name,
         AssumeRolePolicyDocument=json.dumps(trust_policy),
         Description=description,
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-    )
+    )["Role"]
 
 
 def wait_role_exists(iam, name: str, config: dict[str, int]) -> None:

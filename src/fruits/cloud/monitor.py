@@ -145,3 +145,38 @@ def down(emr, cluster_id: str, waits: Waits = DEFAULT_WAITS) -> Down:
         return Down(cluster_id, before, "TERMINATING")
     after = emr_api.wait_cluster_terminated(emr, cluster_id, waits.config(default_delay=30, max_wait_s=3600))
     return Down(cluster_id, before, after)
+
+
+# --- why it failed ----------------------------------------------------------------------------------------------
+
+
+def _reason(status: Mapping[str, Any]) -> str:
+    reason = status.get("StateChangeReason") or {}
+    text = " ".join(str(part) for part in (reason.get("Code"), reason.get("Message")) if part)
+    failure = status.get("FailureDetails") or {}
+    details = "; ".join(str(failure[k]) for k in ("Reason", "Message", "LogFile") if failure.get(k))
+    return "; ".join(part for part in (text, details) if part) or "no reason given"
+
+
+def failure_summary(emr, s3, cluster_id: str, step_id: str | None = None, tail: int = 20) -> list[str]:
+    """Lines that say why a cluster or step failed: EMR's StateChangeReason (and a step's FailureDetails), then
+    the last lines of the step's stderr from S3 when EMR has copied it there."""
+    cluster = emr_api.describe_cluster(emr, cluster_id)
+    status = cluster.get("Status", {})
+    lines = [f"cluster {cluster_id}: {status.get('State', '?')}: {_reason(status)}"]
+    if step_id is None:
+        return lines
+    step = emr_api.describe_step(emr, cluster_id, step_id)
+    lines.append(f"step {step_id}: {step.get('Status', {}).get('State', '?')}: {_reason(step.get('Status', {}))}")
+    try:
+        logs = step_logs(emr, s3, cluster_id, step_id, tail=tail)
+    except ClusterStateError:
+        return lines
+    stderr = logs.files.get("stderr")
+    if stderr is None:
+        lines.append(f"step stderr not in {logs.location} yet (EMR copies it every few minutes): "
+                     f"`fruits cloud logs {cluster_id} --step {step_id}`")
+    else:
+        lines.append(f"last {tail} lines of {logs.location}stderr.gz:")
+        lines += ["  " + line for line in stderr.splitlines()]
+    return lines

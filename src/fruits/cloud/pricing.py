@@ -1,8 +1,12 @@
 """Approximate EMR cost: a small price table, dated, for estimates only.
 
-APPROXIMATE. USD per instance-hour, on-demand, Linux, read from the public AWS price pages (Amazon EC2 on-demand
-and Amazon EMR pricing) in PRICES_AS_OF. Prices change, taxes are not included, and EBS volumes, S3 storage and
-requests, and data transfer are not counted. Check https://aws.amazon.com/emr/pricing/ before budgeting.
+APPROXIMATE. USD, on-demand, Linux, without VAT, read from the public AWS price pages in PRICES_AS_OF:
+Amazon EC2 on-demand (https://aws.amazon.com/ec2/pricing/on-demand/), Amazon EMR
+(https://aws.amazon.com/emr/pricing/), Amazon EBS (https://aws.amazon.com/ebs/pricing/, gp2/gp3 per GB-month)
+and public IPv4 addresses (https://aws.amazon.com/vpc/pricing/, $0.005 per IP-hour since February 2024, every
+node of a public subnet has one). S3 storage and requests and data transfer are not counted (cents for a demo).
+Spot core nodes are priced at the On-Demand price: EMR caps the Spot price there, so it is an upper bound.
+Prices change: check the pages above before budgeting.
 
 An EMR node costs the EC2 instance plus the EMR surcharge. Within a family the price doubles with the size
 (xlarge -> 2xlarge -> 4xlarge), so the table holds the xlarge price of each family per region.
@@ -29,6 +33,14 @@ _EC2_XLARGE = {
 # EMR surcharge USD/hour of the .xlarge size (the same in these regions).
 _EMR_XLARGE = {"m5": 0.048, "m6i": 0.048, "r5": 0.063, "c5": 0.048}
 _SIZE_FACTOR = {"xlarge": 1, "2xlarge": 2, "4xlarge": 4, "8xlarge": 8}
+# EBS USD per GB-month (general purpose SSD), per region, approximate.
+_EBS_GB_MONTH = {"eu-west-1": 0.11, "eu-west-3": 0.116, "eu-central-1": 0.119, "eu-north-1": 0.1045,
+                 "eu-south-1": 0.116, "eu-south-2": 0.11, "eu-west-2": 0.116, "eu-central-2": 0.132}
+HOURS_PER_MONTH = 730
+PUBLIC_IPV4_PER_HOUR = 0.005
+# EBS storage EMR attaches to each node besides the root volume (EMR's default for the xlarge sizes of these
+# families: 2 x 32 GiB; it doubles with the size). See "Default Amazon EBS storage for instances" in the EMR guide.
+_DEFAULT_EBS_GIB_XLARGE = 64
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,46 @@ def hourly_cost(nodes: dict[str, int], region: str) -> float | None:
     return total
 
 
+def ebs_gib(instance_type: str, root_volume_gib: int) -> int | None:
+    """GiB of EBS one node carries: the root volume plus EMR's default data volumes."""
+    family, _, size = instance_type.partition(".")
+    factor = _SIZE_FACTOR.get(size)
+    if factor is None or family not in _EC2_XLARGE:
+        return None
+    return root_volume_gib + _DEFAULT_EBS_GIB_XLARGE * factor
+
+
+@dataclass(frozen=True)
+class ClusterPrice:
+    """USD per hour of a cluster, by item."""
+
+    nodes: float
+    ebs: float
+    public_ipv4: float
+
+    @property
+    def per_hour(self) -> float:
+        return self.nodes + self.ebs + self.public_ipv4
+
+
+def cluster_price(instance_type: str, core_nodes: int, region: str, root_volume_gib: int) -> ClusterPrice | None:
+    count = 1 + core_nodes
+    nodes = hourly_cost({instance_type: count}, region)
+    gib = ebs_gib(instance_type, root_volume_gib)
+    if nodes is None or gib is None or region not in _EBS_GB_MONTH:
+        return None
+    ebs = count * gib * _EBS_GB_MONTH[region] / HOURS_PER_MONTH
+    return ClusterPrice(nodes=nodes, ebs=ebs, public_ipv4=count * PUBLIC_IPV4_PER_HOUR)
+
+
+def cluster_hourly_cost(
+    instance_type: str, core_nodes: int, region: str, root_volume_gib: int, spot_core: bool = False
+) -> float | None:
+    """USD per hour of a fruits cluster: nodes (EC2 + EMR), EBS, public IPv4 (Spot priced as On-Demand)."""
+    price = cluster_price(instance_type, core_nodes, region, root_volume_gib)
+    return None if price is None else price.per_hour
+
+
 def hours_between(start: _dt.datetime, end: _dt.datetime | None = None) -> float:
     end = end or _dt.datetime.now(_dt.timezone.utc)
     if start.tzinfo is None:
@@ -83,4 +135,5 @@ def hours_between(start: _dt.datetime, end: _dt.datetime | None = None) -> float
 def describe_estimate(per_hour: float | None) -> str:
     if per_hour is None:
         return "unknown (instance type not in the price table)"
-    return f"~${per_hour:.2f}/hour (approximate, on-demand prices of {PRICES_AS_OF}, EC2 + EMR, without EBS/S3)"
+    return (f"~${per_hour:.2f}/hour (approximate, on-demand prices of {PRICES_AS_OF}: EC2 + EMR + EBS + public IPv4, "
+            "without S3)")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from .errors import RegionError
 
-# AWS regions located in the European Union. London (eu-west-2) and Zurich (eu-central-2) are outside the EU
-# itself but covered by EU adequacy decisions; they are in the list the project agreed on.
+# AWS regions in a member state of the European Union. London (eu-west-2) and Zurich (eu-central-2) are not:
+# the United Kingdom and Switzerland are outside the EU (covered by adequacy decisions, which is not the claim
+# fruits makes), so they are refused like any other region.
 EU_REGIONS = (
     "eu-west-1",  # Ireland
-    "eu-west-2",  # London
     "eu-west-3",  # Paris
     "eu-central-1",  # Frankfurt
-    "eu-central-2",  # Zurich
     "eu-north-1",  # Stockholm
     "eu-south-1",  # Milan
     "eu-south-2",  # Spain
@@ -26,7 +25,8 @@ def check_region(region: str | None) -> str:
         return name
     shown = repr(region) if region else "(none)"
     raise RegionError(
-        f"region {shown} is outside the EU: fruits cloud runs only in {', '.join(EU_REGIONS)} "
+        f"region {shown} is outside the EU: fruits cloud runs only in EU member states' regions "
+        f"{', '.join(EU_REGIONS)} "
         f"(pass --region {DEFAULT_REGION})"
     )
 

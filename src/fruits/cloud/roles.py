@@ -2,7 +2,10 @@
 
 - The service role (assumed by EMR itself to launch the instances) gets AWS's scoped managed policy
   `AmazonEMRServicePolicy_v2`, which only acts on resources tagged for-use-with-amazon-emr-managed-policies=true
-  (the cluster carries that tag, and EMR propagates it).
+  (the cluster carries that tag, EMR propagates it; `network` tags the subnet and VPC). That policy lets the role
+  pass `role/EMR_EC2_DefaultRole` to EC2 and no other role, so each bucket adds one inline policy to it,
+  `fruits-pass-<instance role>`: iam:PassRole on that bucket's instance role only, to ec2.amazonaws.com only
+  (and, with a disk key, the KMS rights EBS encryption needs). `destroy` removes it with the instance role.
 - The instance role (assumed by every node: Spark reading photos and writing outputs, logs going to S3) gets an
   inline policy that reaches bucket B only (and B's KMS key when the bucket uses SSE-KMS). AWS's old
   `AmazonElasticMapReduceforEC2Role` (s3:* on every bucket, and more) is deliberately not used.
@@ -22,6 +25,8 @@ from .waiting import DEFAULT_WAITS, Waits
 SERVICE_ROLE = "fruits-emr-service-role"
 SERVICE_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 INSTANCE_POLICY_NAME = "fruits-bucket-access"
+# `up --notebook`: the nodes register with SSM Session Manager, the only way in (a port forward, no open port).
+SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 TAGS = {"project": "fruits"}
 
 
@@ -44,7 +49,37 @@ def instance_trust_policy() -> dict[str, Any]:
         "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
-def bucket_access_policy(bucket: str, kms_key_arn: str | None = None) -> dict[str, Any]:
+def pass_role_policy_name(bucket: str) -> str:
+    """The inline policy of the service role for one bucket (IAM policy names: 128 characters)."""
+    return f"fruits-pass-{instance_role_name(bucket)}"
+
+
+# What EMR needs on a customer managed key to encrypt EBS volumes (EMR management guide, "Enabling EBS
+# encryption by providing additional permissions for KMS keys"): the service role uses the key and lets EC2
+# create grants on it, only for AWS resources.
+_KEY_USE = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+_KEY_GRANTS = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+
+
+def service_inline_policy(instance_role_arn: str, disk_key_arn: str | None = None) -> dict[str, Any]:
+    """What AmazonEMRServicePolicy_v2 lacks for our cluster: passing our instance role to EC2 (and the disk key)."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "PassTheInstanceRoleToEc2", "Effect": "Allow", "Action": "iam:PassRole",
+         "Resource": instance_role_arn,
+         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+    ]
+    if disk_key_arn:
+        statements += [
+            {"Sid": "UseTheDiskKey", "Effect": "Allow", "Action": _KEY_USE, "Resource": disk_key_arn},
+            {"Sid": "LetEc2UseTheDiskKey", "Effect": "Allow", "Action": _KEY_GRANTS, "Resource": disk_key_arn,
+             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def bucket_access_policy(
+    bucket: str, kms_key_arn: str | None = None, disk_key_arn: str | None = None
+) -> dict[str, Any]:
     """What the cluster's nodes may do: list, read and write bucket B (photos, code, outputs, logs), nothing else."""
     statements: list[dict[str, Any]] = [
         {"Sid": "ListTheBucket", "Effect": "Allow",
@@ -58,20 +93,23 @@ def bucket_access_policy(bucket: str, kms_key_arn: str | None = None) -> dict[st
     if kms_key_arn:
         statements.append({"Sid": "UseTheBucketKey", "Effect": "Allow",
                            "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": kms_key_arn})
+    if disk_key_arn:  # the nodes encrypt their local disks with it (EMR local disk encryption)
+        statements.append({"Sid": "UseTheDiskKey", "Effect": "Allow", "Action": _KEY_USE, "Resource": disk_key_arn})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def _ensure_role(iam, name: str, trust: dict[str, Any], description: str, waits: Waits) -> Change:
+def _ensure_role(iam, name: str, trust: dict[str, Any], description: str, waits: Waits) -> tuple[Change, str]:
+    """The role's Change and its ARN."""
     role = iam_api.get_role(iam, name)
     if role is None:
-        iam_api.create_role(iam, name, trust, description, TAGS)
+        created = iam_api.create_role(iam, name, trust, description, TAGS)
         if waits.enabled:  # IAM is eventually consistent: EMR may not see a role created a second ago
             iam_api.wait_role_exists(iam, name, waits.config(default_delay=2, max_wait_s=60))
-        return Change(f"role {name}", "created", description)
+        return Change(f"role {name}", "created", description), created["Arn"]
     if not same_policy(role.get("AssumeRolePolicyDocument"), trust):
         iam_api.update_trust_policy(iam, name, trust)
-        return Change(f"role {name}", "updated", "trust policy reset")
-    return Change(f"role {name}", "unchanged", description)
+        return Change(f"role {name}", "updated", "trust policy reset"), role["Arn"]
+    return Change(f"role {name}", "unchanged", description), role["Arn"]
 
 
 def _ensure_attached(iam, role: str, policy_arn: str) -> Change:
@@ -81,12 +119,12 @@ def _ensure_attached(iam, role: str, policy_arn: str) -> Change:
     return Change(f"policy {policy_arn.rsplit('/', 1)[-1]}", "created", f"attached to {role}")
 
 
-def _ensure_inline(iam, role: str, document: dict[str, Any], detail: str) -> Change:
-    current = iam_api.get_role_policy(iam, role, INSTANCE_POLICY_NAME)
+def _ensure_inline(iam, role: str, name: str, document: dict[str, Any], detail: str) -> Change:
+    current = iam_api.get_role_policy(iam, role, name)
     if current is not None and same_policy(current, document):
-        return Change(f"policy {INSTANCE_POLICY_NAME}", "unchanged", detail)
-    iam_api.put_role_policy(iam, role, INSTANCE_POLICY_NAME, document)
-    return Change(f"policy {INSTANCE_POLICY_NAME}", "created" if current is None else "updated", detail)
+        return Change(f"policy {name}", "unchanged", detail)
+    iam_api.put_role_policy(iam, role, name, document)
+    return Change(f"policy {name}", "created" if current is None else "updated", detail)
 
 
 def _ensure_profile(iam, name: str, waits: Waits) -> list[Change]:
@@ -104,23 +142,42 @@ def _ensure_profile(iam, name: str, waits: Waits) -> list[Change]:
     return [Change(thing, "unchanged", f"holds role {name}")]
 
 
-def ensure_emr_roles(iam, bucket: str, kms_key_arn: str | None = None, waits: Waits = DEFAULT_WAITS) -> list[Change]:
-    """Service role, instance role, its bucket-scoped policy and its instance profile; each created if missing."""
+def ensure_emr_roles(
+    iam, bucket: str, kms_key_arn: str | None = None, waits: Waits = DEFAULT_WAITS, disk_key_arn: str | None = None,
+    ssm: bool = False,
+) -> list[Change]:
+    """Service role (with PassRole on our instance role), instance role, its bucket-scoped policy and its
+    instance profile; each created if missing."""
     instance = instance_role_name(bucket)
+    service_change, _ = _ensure_role(iam, SERVICE_ROLE, service_trust_policy(), "EMR service role of fruits", waits)
+    instance_change, instance_arn = _ensure_role(iam, instance, instance_trust_policy(),
+                                                 f"EMR nodes of fruits, bucket {bucket} only", waits)
+    key_note = " + the disk key" if disk_key_arn else ""
     changes = [
-        _ensure_role(iam, SERVICE_ROLE, service_trust_policy(), "EMR service role of fruits", waits),
+        service_change,
         _ensure_attached(iam, SERVICE_ROLE, SERVICE_POLICY_ARN),
-        _ensure_role(iam, instance, instance_trust_policy(), f"EMR nodes of fruits, bucket {bucket} only", waits),
-        _ensure_inline(iam, instance, bucket_access_policy(bucket, kms_key_arn),
-                       f"s3 on arn:aws:s3:::{bucket} only" + (" + its KMS key" if kms_key_arn else "")),
+        instance_change,
+        _ensure_inline(iam, SERVICE_ROLE, pass_role_policy_name(bucket),
+                       service_inline_policy(instance_arn, disk_key_arn),
+                       f"iam:PassRole on {instance} to ec2.amazonaws.com only{key_note}"),
+        _ensure_inline(iam, instance, INSTANCE_POLICY_NAME, bucket_access_policy(bucket, kms_key_arn, disk_key_arn),
+                       f"s3 on arn:aws:s3:::{bucket} only" + (" + its KMS key" if kms_key_arn else "") + key_note),
     ]
+    if ssm:
+        changes.append(_ensure_attached(iam, instance, SSM_POLICY_ARN))
     return changes + _ensure_profile(iam, instance, waits)
 
 
 def delete_instance_role(iam, bucket: str) -> list[Change]:
-    """Undo the instance side of `ensure_emr_roles` for one bucket (profile, inline policy, role)."""
+    """Undo the instance side of `ensure_emr_roles` for one bucket (the service role's PassRole policy for it,
+    the profile, the inline policy, the role)."""
     name = instance_role_name(bucket)
     changes = []
+    if iam_api.get_role(iam, SERVICE_ROLE) is not None:
+        policy = pass_role_policy_name(bucket)
+        if policy in iam_api.inline_policy_names(iam, SERVICE_ROLE):
+            iam_api.delete_role_policy(iam, SERVICE_ROLE, policy)
+            changes.append(Change(f"policy {policy}", "deleted", f"from {SERVICE_ROLE}"))
     profile = iam_api.get_instance_profile(iam, name)
     if profile is not None:
         for role in profile.get("Roles", []):

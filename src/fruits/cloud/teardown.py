@@ -16,7 +16,9 @@ from .bucket import bucket_region
 from .changes import Change
 from .cluster import BUCKET_TAG
 from .errors import AwsRequestError, BucketRegionError, ClusterStateError
+from .network import untag_ours
 from .roles import delete_instance_role, delete_service_role, instance_role_name
+from .security import delete_disk_key, delete_security_configuration
 
 _BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 
@@ -60,7 +62,7 @@ def _delete_batch(s3, bucket: str, batch: list[dict[str, str]]) -> int:
     return len(batch)
 
 
-def destroy(s3, iam, emr, bucket: str, region: str, delete_bucket: bool = False) -> Destroyed:
+def destroy(s3, iam, emr, bucket: str, region: str, delete_bucket: bool = False, ec2=None, kms=None) -> Destroyed:
     active = clusters_using(emr, bucket)
     if active:
         raise ClusterStateError(
@@ -69,10 +71,17 @@ def destroy(s3, iam, emr, bucket: str, region: str, delete_bucket: bool = False)
     result = Destroyed()
     result.changes += delete_instance_role(iam, bucket)
     others = [name for name in iam_api.role_names(iam, "fruits-emr-ec2-") if name != instance_role_name(bucket)]
+    if emr is not None:
+        result.changes.append(delete_security_configuration(emr, bucket))
+    if kms is not None:
+        result.changes += [delete_disk_key(kms, bucket)]
     if others:
         result.changes.append(Change("role fruits-emr-service-role", "kept", f"still used by {len(others)} bucket(s)"))
+        result.changes.append(Change("subnet/VPC tags", "kept", f"still used by {len(others)} bucket(s)"))
     else:
         result.changes.append(delete_service_role(iam))
+        if ec2 is not None:  # the last fruits bucket of the account: the tags fruits added go too
+            result.changes += untag_ours(ec2)
     if delete_bucket:
         found = bucket_region(s3, bucket)
         if found is None:

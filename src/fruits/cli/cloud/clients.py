@@ -81,6 +81,23 @@ class Aws:
     def emr(self):
         return self.client("emr")
 
+    @property
+    def ec2(self):
+        return self.client("ec2")
+
+    @property
+    def kms(self):
+        return self.client("kms")
+
+    @property
+    def sts(self):
+        return self.client("sts")
+
+    def deploy_clients(self):
+        from ...cloud.deploy import Clients
+
+        return Clients(emr=self.emr, s3=self.s3, iam=self.iam, ec2=self.ec2, kms=self.kms)
+
     def say(self, text: str = "") -> None:
         """Results on stdout; in a dry run they go to stderr, stdout being the JSON of the requests."""
         if self.dry_run:

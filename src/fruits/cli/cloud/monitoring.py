@@ -67,3 +67,27 @@ def down(args: argparse.Namespace, aws: Aws) -> int:
     else:
         aws.say(f"cluster {args.cluster}: {result.before} -> {result.after}")
     return 0
+
+
+def write_report(aws: Aws, cluster_id: str, step_id: str | None, report_dir: str) -> None:
+    """Rebuild the run report from EMR and S3 and write it locally and next to the output (not in a dry run)."""
+    from pathlib import Path
+
+    from ...cloud.report import build_report, report_text, save_report
+
+    report = build_report(aws.emr, aws.s3, cluster_id, step_id)
+    aws.say(report_text(report).rstrip())
+    if aws.dry_run:
+        return
+    for where in save_report(aws.s3, report, Path(report_dir)):
+        aws.say(f"run report: {where}")
+
+
+def report(args: argparse.Namespace, aws: Aws) -> int:
+    from ...cloud import emr as emr_api
+
+    emr_api.validate_cluster_id(args.cluster)
+    if args.step:
+        emr_api.validate_step_id(args.step)
+    write_report(aws, args.cluster, args.step, args.report_dir)
+    return 0

@@ -1,4 +1,4 @@
-"""The argparse definitions of `fruits cloud` and its nine sub-commands, each wired to its handler."""
+"""The argparse definitions of `fruits cloud` and its sub-commands, each wired to its handler."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from ...cloud.cluster import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_RELEASE,
+    DEFAULT_ROOT_VOLUME_GIB,
 )
 from ...cloud.regions import DEFAULT_REGION, EU_REGIONS
 from ..run import add_run_options
-from . import cluster, monitoring, storage, teardown
+from . import cluster, doctor, monitoring, storage, teardown
 from .clients import handler_for
 
 _DRY_RUN_HELP = (
@@ -45,6 +46,18 @@ def _cluster_options(parser: argparse.ArgumentParser) -> None:
                         help=f"EMR auto-termination after this many idle seconds, 60-604800 (default: "
                              f"{DEFAULT_IDLE_TIMEOUT})")
     parser.add_argument("--name", help="cluster name (default: fruits-BUCKET)")
+    parser.add_argument("--subnet", metavar="SUBNET",
+                        help="subnet id for the nodes, with a route to an internet gateway (default: the first such "
+                             "subnet of the default VPC, printed); it and its VPC get the tag "
+                             "for-use-with-amazon-emr-managed-policies=true, removed by `destroy` if fruits added it")
+    parser.add_argument("--kms-key", metavar="ARN",
+                        help="KMS key that encrypts the nodes' disks (default: the key `init` made for the bucket, "
+                             "else the bucket's SSE-KMS key)")
+    parser.add_argument("--spot", action="store_true",
+                        help="core nodes on Spot (the primary node stays On-Demand); cheaper, but AWS may take them "
+                             "back at two minutes' notice and the step then fails (docs/cloud.md)")
+    parser.add_argument("--root-volume", type=int, default=DEFAULT_ROOT_VOLUME_GIB, metavar="GIB",
+                        help=f"root EBS volume of each node, 15-1000 GiB (default: {DEFAULT_ROOT_VOLUME_GIB})")
     parser.add_argument("--wheel", metavar="FILE", help="the fruits wheel to install on the cluster (default: built "
                                                         "from this checkout with pip wheel)")
 
@@ -53,10 +66,20 @@ def _step_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="s3://BUCKET/... folder of photos")
     parser.add_argument("--output", required=True, help="s3://BUCKET/... folder for the results")
     parser.add_argument("--overwrite", action="store_true", help="as `fruits run --overwrite`")
+    if "--incremental" not in parser._option_string_actions:  # `fruits run`'s own options may come to have it
+        parser.add_argument("--incremental", action="store_true",
+                            help="as `fruits run --incremental` (passed through to the step)")
     add_run_options(parser)
     parser.add_argument("--wait", action="store_true",
-                        help="follow the step with a progress line; end with its state and where its logs are "
-                             "(exit 1 if the step failed)")
+                        help="follow the step with a progress line; end with its state, where its logs are, why it "
+                             "failed, and the run report (exit 1 if the step failed)")
+    _report_dir(parser)
+
+
+def _report_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report-dir", default="fruits-reports", metavar="DIR",
+                        help="local folder for the run report (default: fruits-reports); a copy goes next to the "
+                             "output in S3 (OUTPUT.run-report.json/.txt)")
 
 
 def add_parser(subparsers) -> None:
@@ -82,6 +105,18 @@ def add_parser(subparsers) -> None:
                    help="delete overwritten/deleted versions after this many days (default: 30)")
     p.set_defaults(handler=handler_for(storage.init, bucket_exists=False))
 
+    p = commands.add_parser("doctor", parents=[_common()], help="read-only pre-flight: would `run` work here?",
+                            description="Checks, reading only, what `fruits cloud run` needs in this account and "
+                                        "region: credentials, permissions (iam:SimulatePrincipalPolicy), subnet and "
+                                        "internet route, network tags, the EMR service-linked role, the On-Demand "
+                                        "vCPU quota, EMR block public access, the bucket and its disk key. One line "
+                                        "per check (pass, fail, unknown) with the fix; exit 0 only when none fails.")
+    p.add_argument("--bucket", help="the bucket to check (made by `fruits cloud init`)")
+    p.add_argument("--subnet", metavar="SUBNET", help="the subnet `run` will get (default: its own choice)")
+    p.add_argument("--instance-type", default=DEFAULT_INSTANCE_TYPE, help=f"default: {DEFAULT_INSTANCE_TYPE}")
+    p.add_argument("--core-nodes", type=int, default=DEFAULT_CORE_NODES, help=f"default: {DEFAULT_CORE_NODES}")
+    p.set_defaults(handler=handler_for(doctor.doctor))
+
     p = commands.add_parser("upload", parents=[_common()], help="upload a folder, skipping files already there",
                             description="Parallel upload of LOCAL_DIR to s3://BUCKET/PREFIX with a progress line; "
                                         "files already there with the same size and checksum are skipped and "
@@ -98,6 +133,10 @@ def add_parser(subparsers) -> None:
                                         "and an estimated cost per hour.")
     _cluster_options(p)
     p.add_argument("--wait", action="store_true", help="wait until the cluster is ready for steps")
+    p.add_argument("--notebook", action="store_true",
+                   help="also JupyterHub + Livy on the primary node: a PySpark kernel whose Spark runs in the fruits "
+                        "venv, reached only through an SSM port forward (the instance role gets "
+                        "AmazonSSMManagedInstanceCore); no port is opened")
     p.set_defaults(handler=handler_for(cluster.up))
 
     p = commands.add_parser("submit", parents=[_common(poll=True)], help="run `fruits run` as a step on a cluster",
@@ -123,6 +162,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--step", help="step id (default: the newest step)")
     p.add_argument("--tail", type=int, metavar="N", help="only the last N lines of each log")
     p.set_defaults(handler=handler_for(monitoring.logs))
+
+    p = commands.add_parser("report", parents=[_common()], help="rebuild the run report of a cluster's step",
+                            description="The evidence of a run, from EMR's and S3's records: cluster, release, "
+                                        "nodes, phase times, step state and logs, the output's manifest and the "
+                                        "estimated cost; written to --report-dir and next to the output in S3.")
+    p.add_argument("cluster", metavar="CLUSTER")
+    p.add_argument("--step", help="step id (default: the newest `fruits run` step)")
+    _report_dir(p)
+    p.set_defaults(handler=handler_for(monitoring.report))
 
     p = commands.add_parser("down", parents=[_common(poll=True)], help="terminate a cluster and wait until it is gone")
     p.add_argument("cluster", metavar="CLUSTER")

@@ -16,6 +16,10 @@ def init(args: argparse.Namespace, aws: Aws) -> int:
             raise CloudUsageError(f"bad --{flag.replace('_', '-')} {getattr(args, flag)}: give 1 or more days")
     plan = BucketPlan(args.bucket, aws.region, args.kms_key, args.log_days, args.tmp_days, args.noncurrent_days)
     changes = ensure_bucket(aws.s3, plan, waits_for(args, aws.dry_run))
+    if not args.kms_key:  # the clusters' disks need a KMS key: with --kms-key they use that one
+        from ...cloud.security import ensure_disk_key
+
+        changes.append(ensure_disk_key(aws.kms, args.bucket)[0])
     for change in changes:
         aws.say(change.line())
     changed = sum(c.action != "unchanged" for c in changes)

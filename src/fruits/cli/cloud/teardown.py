@@ -19,7 +19,9 @@ def destroy(args: argparse.Namespace, aws: Aws) -> int:
                               "good: add --yes to confirm")
     if aws.recorder is not None:  # show the deletes: assume what `init` and `up` created is there
         aws.recorder.assume_fruits_roles(instance_role_name(args.bucket))
-    result = teardown.destroy(aws.s3, aws.iam, aws.emr, args.bucket, aws.region, delete_bucket=args.delete_bucket)
+        aws.recorder.assume_fruits_network_and_keys(args.bucket)
+    result = teardown.destroy(aws.s3, aws.iam, aws.emr, args.bucket, aws.region, delete_bucket=args.delete_bucket,
+                              ec2=aws.ec2, kms=aws.kms)
     for change in result.changes:
         aws.say(change.line())
     if not args.delete_bucket:

@@ -40,3 +40,15 @@ def test_k_is_the_smallest_reaching_the_variance_target(features, target):
     assert cumulative[k - 1] >= target - 1e-9
     assert k == 1 or cumulative[k - 2] < target
     assert fit.k_source == "variance"
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 7])
+def test_moments_merged_across_partitions_equal_numpy(features, partitions):
+    """Each partition's (count, mean, scatter) is merged in a tree: any split gives numpy's mean and covariance."""
+    from fruits.spark.pca import feature_moments
+
+    count, mean, scatter = feature_moments(features.repartition(partitions), FEATURE_DIM)
+    x = np.stack(features.toPandas()["features"].to_numpy()).astype(np.float64)
+    assert count == len(x)
+    np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-9)
+    np.testing.assert_allclose(scatter / (count - 1), np.cov(x, rowvar=False), atol=1e-9)

@@ -269,7 +269,15 @@ def main() -> None:
                         help=f"comma separated, run in this order; any of {', '.join(CONTENDERS)}")
     parser.add_argument("--fruits-args", default="", help="extra flags for fruits run, e.g. '--batch-size 32'")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--table", type=Path, help="only print the table and goals of a JSON written by --json")
     args = parser.parse_args()
+    if args.table:
+        data = json.loads(args.table.read_text())
+        print(f"# {data['images']} images from {', '.join(data['folders'])} x {data['repeat']} at "
+              f"{data['image_size']}px, {data['cores']} cores")
+        print_table(data["results"])
+        print_goals(data["results"])
+        return
     folders = ([SAMPLE_IMAGES] if args.sample else []) + (args.images or [])
     folders = folders or [DEFAULT_IMAGES]
     contenders = [c for c in args.contenders.split(",") if c]

@@ -3,7 +3,8 @@
     python benchmarks/cost_model.py --bench BENCH_JSON [--photos 90000,1000000] [--nodes 2,4,8]
                                     [--node-speed 1.4] [--s3-get-ms 15] [--startup-min 15]
 
-BENCH_JSON is what `benchmarks/featurize.py --json` wrote (its `litert` contender: `fruits run`, default engine).
+BENCH_JSON is what `benchmarks/featurize.py --json` wrote (its `litert` contender: `fruits run`, default engine);
+or `--measured IMAGES,FEATURIZE_S,PCA_S,WRITE_S,WALL_S`, the same figures quoted from a table.
 From it, per photo and per core of this machine: the featurize seconds, the PCA's executor seconds and the
 writing of pca/ + pca_csv/; per run: the fixed seconds (Spark start, weights, listing, driver-side PCA).
 
@@ -48,6 +49,14 @@ class MeasuredCosts:
     pca_core_s: float  # per photo: the PCA's wall x cores / images (executors' moments + driver eigh, upper bound)
     write_core_s: float  # per photo: writing pca/, pca_csv/, pca_model/
     fixed_s: float  # per run: whole process minus the three stages above (JVM, weights, listing, manifest)
+
+    @classmethod
+    def from_figures(cls, text: str, cores: int) -> MeasuredCosts:
+        """IMAGES,FEATURIZE_S,PCA_S,WRITE_S,WALL_S of a `fruits run` row quoted in a table (e.g. docs)."""
+        images, featurize, pca, write, wall = (float(value) for value in text.split(","))
+        return cls(cores=cores, images=int(images), featurize_core_s=featurize * cores / images,
+                   pca_core_s=pca * cores / images, write_core_s=write * cores / images,
+                   fixed_s=wall - featurize - pca - write)
 
     @classmethod
     def from_bench(cls, path: Path) -> MeasuredCosts:
@@ -105,7 +114,11 @@ def estimate(photos: int, core_nodes: int, measured: MeasuredCosts, assumed: Ass
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bench", type=Path, required=True, help="JSON from benchmarks/featurize.py --json")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bench", type=Path, help="JSON from benchmarks/featurize.py --json")
+    source.add_argument("--measured", help="IMAGES,FEATURIZE_S,PCA_S,WRITE_S,WALL_S of a fruits run --engine litert "
+                                           "row quoted from a table, measured on --cores cores")
+    parser.add_argument("--cores", type=int, default=2, help="cores of the machine that measured --measured")
     parser.add_argument("--photos", default="90000,1000000")
     parser.add_argument("--nodes", default="2,4,8", help="core node counts (a primary node is added)")
     parser.add_argument("--node-speed", type=float, default=1.4,
@@ -115,10 +128,12 @@ def main() -> None:
     parser.add_argument("--termination-min", type=float, default=2.0)
     args = parser.parse_args()
 
-    measured = MeasuredCosts.from_bench(args.bench)
+    measured = (MeasuredCosts.from_bench(args.bench) if args.bench
+                else MeasuredCosts.from_figures(args.measured, args.cores))
+    origin = args.bench.name if args.bench else "--measured"
     assumed = Assumptions(args.node_speed, args.s3_get_ms, args.startup_min, args.termination_min)
     _, price_source = node_price_per_hour()
-    print(f"measured ({args.bench.name}: {measured.images} photos, {measured.cores} cores), per photo per core: "
+    print(f"measured ({origin}: {measured.images} photos, {measured.cores} cores), per photo per core: "
           f"featurize {1e3 * measured.featurize_core_s:.2f} ms, PCA {1e3 * measured.pca_core_s:.2f} ms, "
           f"writes {1e3 * measured.write_core_s:.2f} ms; fixed per run {measured.fixed_s:.0f} s")
     print(f"assumed: 1 {INSTANCE} (4 vCPUs) = {assumed.node_speed} bench cores; S3 GET {assumed.s3_get_ms:.0f} ms "

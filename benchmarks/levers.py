@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd  # pandas UDF type hints (profile) are resolved from module globals
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -252,7 +253,6 @@ def profile(args) -> None:
     import tempfile
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    import pandas as pd
     from pyspark.sql.functions import pandas_udf
 
     from fruits.config import RunConfig

@@ -197,6 +197,7 @@ def limited_images(images: Path, limit: int | None) -> Path:
     import tempfile
 
     staged = Path(tempfile.mkdtemp(prefix="fruits-levers-"))
+    images = images.resolve()  # the symlinks must point to absolute paths
     photos = sorted(p for p in images.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:limit]
     for photo in photos:
         target = staged / photo.relative_to(images)

@@ -59,7 +59,8 @@ test-spark35: $(VENV35)/.installed-stamp $(S3A_JARS)/.installed-stamp
 		tests/spark/test_job.py tests/spark/test_featurize.py tests/spark/test_pca.py tests/cli/test_run_cli.py \
 		tests/cloud/test_emr_node.py tests/cloud/test_s3_end_to_end.py
 
-# Featurization throughput (see docs/performance.md). BENCH_ARGS="--repeat 10" for the scale check.
+# Throughput (see docs/performance.md): the Keras loop, the engine alone, fruits run and Spark's predict_batch_udf
+# on the 114-class slice, in one run. BENCH_ARGS="--sample" for the 4-class sample, "--repeat 10" for scale.
 bench: $(STAMP)
 	$(PY) benchmarks/featurize.py $(BENCH_ARGS)
 
@@ -70,7 +71,7 @@ figures: $(STAMP)
 	$(VENV)/bin/fruits run $(SHARED)/data/fruits-360-sample $(FIGURES_RUN) \
 		--weights $(SHARED)/models/mobilenet_v2_backbone_160.weights.h5
 	mkdir -p docs/figures
-	$(PY) benchmarks/featurize.py --json docs/figures/benchmark.json
+	$(PY) benchmarks/featurize.py --sample --contenders keras-loop,litert,keras --json docs/figures/benchmark.json
 	$(PY) docs/make_figures.py --run $(FIGURES_RUN) --bench docs/figures/benchmark.json
 
 # The defence deck: docs/slides.md (Marp) -> docs/slides.html, next to docs/figures/ so its images resolve.

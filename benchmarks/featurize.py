@@ -1,14 +1,24 @@
-"""Featurization throughput: `fruits run` engines against a single-process Keras loop, in one run.
+"""Featurization throughput, in one run: a Keras loop, Spark's predict_batch_udf, `fruits run`, the engine alone.
 
-    python benchmarks/featurize.py [--images DIR] [--weights FILE] [--image-size 224] [--limit N] [--repeat N]
+    python benchmarks/featurize.py [--images DIR ...] [--sample] [--weights FILE] [--image-size 224]
+                                   [--limit N] [--repeat N] [--contenders LIST] [--json FILE]
 
-For each contender, a separate process is started and timed, and its process tree's RSS is sampled:
-- `keras-loop`: one Python process, Pillow decode + `predict_on_batch` (batches of 32), the baseline;
-- `fruits run --engine E` for each engine: Spark local mode on every core, the real CLI.
-Featurize throughput uses the time spent on the images only (the loop's timed loop; the run's manifest
-`timings_s.featurize`, from reading the files to `features/` written). The whole-process wall clock
-(imports, Spark start, model preparation, PCA and writes included) is printed too. Every engine's
-features are compared with the loop's, photo by photo (max abs diff).
+Default input: the 114-class Fruits-360 slice (14,820 photos); `--sample` takes the 4-class sample instead,
+`--images` can be given several times (their photos are put side by side). Each contender is a separate
+process, timed, with its process tree's RSS sampled:
+- `keras-loop`: one Python process, Pillow decode + `predict_on_batch` (batches of 32, TensorFlow on every
+  core): the baseline and the reference features;
+- `engine-alone`: the LiteRT engine without Spark, one process per core, each reading, decoding and inferring
+  its share of the photos with the job's own code (benchmarks/engine_alone.py): the pipeline's upper bound;
+- `litert`, `keras`: `fruits run --engine E`, Spark local mode on every core, the real CLI;
+- `predict_batch_udf`: Spark's own `pyspark.ml.functions.predict_batch_udf` with the same Keras model and
+  weights, written as Spark documents it (benchmarks/predict_batch_udf.py).
+Featurize throughput uses the time spent on the photos only (the loop's timed loop; a run's manifest
+`timings_s.featurize`, from reading the files to `features/` written; the UDF's write job; the engine processes
+from their common start). The whole-process wall clock (imports, Spark start, model preparation, PCA and
+writes included) is printed too, with the PCA share of a run (`timings_s.pca / timings_s.total`). Every
+contender's features are compared with the loop's, photo by photo (max abs diff). The goals of issue #12 are
+checked at the end, all from this one run.
 
 No number here is asserted by the test suite: machines are shared and noisy. Repeat the benchmark before
 believing a difference under 15%.
@@ -31,7 +41,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "fruits-360-sample"
+SHARED = ROOT.parent / "shared"
+DEFAULT_IMAGES = SHARED / "data" / "fruits-360-114"
+SAMPLE_IMAGES = SHARED / "data" / "fruits-360-sample"
 DEFAULT_WEIGHTS = ROOT.parent / "shared" / "models" / "mobilenet_v2_backbone_160.weights.h5"
 
 
@@ -77,20 +89,27 @@ class TreeMemory:
         self._thread.join()
 
 
-def image_paths(images: Path, limit: int | None) -> list[Path]:
-    paths = sorted(p for p in images.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+def image_paths(folders: list[Path], limit: int | None) -> list[tuple[Path, Path]]:
+    """(folder, photo) for every photo under the folders, sorted; the first `limit` only when given."""
+    paths = [(folder, p) for folder in folders
+             for p in sorted(folder.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     return paths[:limit] if limit else paths
 
 
-def stage_input(paths: list[Path], images: Path, repeat: int, workdir: Path) -> Path:
-    """The benchmark input: `repeat` copies of the photos (symlinks), keeping the Training/<label>/ layout."""
+def stage_input(paths: list[tuple[Path, Path]], repeat: int, workdir: Path) -> Path:
+    """The benchmark input: `repeat` copies of the photos (symlinks), each folder's Training/<label>/ layout
+    kept under copyNNN/<folder name>/."""
     staged = workdir / "input"
     for copy in range(repeat):
-        for path in paths:
-            target = staged / f"copy{copy:03d}" / path.relative_to(images)
+        for folder, path in paths:
+            target = staged / f"copy{copy:03d}" / folder.name / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(path)
     return staged
+
+
+def staged_paths(staged: Path) -> list[str]:
+    return sorted(str(p) for p in staged.rglob("*") if p.is_file() or p.is_symlink())
 
 
 def run_keras_loop(staged: Path, weights: Path, size: int, out: Path) -> dict:
@@ -121,7 +140,7 @@ def keras_loop_worker(staged: str, weights: str, size: int, out: str) -> None:
     model = keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False, weights=None,
                                            pooling="avg")
     model.load_weights(weights)
-    paths = sorted(str(p) for p in Path(staged).rglob("*") if p.is_file() or p.is_symlink())
+    paths = staged_paths(Path(staged))
     model.predict_on_batch(np.zeros((1, size, size, 3), np.float32))  # warm-up outside the timed loop
     started = time.monotonic()
     features = []
@@ -166,94 +185,195 @@ def run_fruits(staged: Path, weights: Path, size: int, engine: str, output: Path
     }
 
 
-def max_abs_diff(output: Path, reference: np.ndarray, reference_paths: list[str], staged: Path) -> float:
+def max_abs_diff(features: Path, reference: np.ndarray, reference_paths: list[str]) -> float:
+    """Largest difference, over every photo and feature, between a Parquet of (path, features) and the loop's."""
     import pandas as pd
 
-    rows = pd.read_parquet(output / "features", columns=["path", "features"])
-    # The run's paths are file: URIs of the staged symlinks; the loop's are the same symlinks.
+    rows = pd.read_parquet(features, columns=["path", "features"])
+    if len(rows) != len(reference_paths):
+        raise SystemExit(f"{features}: {len(rows)} photos featurized, the loop has {len(reference_paths)}")
+    # Spark's paths are file: URIs of the staged symlinks; the loop's are the same symlinks.
     index = {path: i for i, path in enumerate(reference_paths)}
-    worst = 0.0
-    for path, vector in zip(rows["path"], rows["features"]):
-        local = path[len("file:"):] if path.startswith("file:") else path
-        worst = max(worst, float(np.abs(np.asarray(vector) - reference[index[local]]).max()))
-    return worst
+    local = [path[len("file:"):] if path.startswith("file:") else path for path in rows["path"]]
+    ours = np.stack(rows["features"].to_numpy())
+    return float(np.abs(ours - reference[[index[path] for path in local]]).max())
+
+
+def max_abs_diff_arrays(features: np.ndarray, paths: list[str], reference: np.ndarray,
+                        reference_paths: list[str]) -> float:
+    index = {path: i for i, path in enumerate(reference_paths)}
+    return float(np.abs(features - reference[[index[path] for path in paths]]).max())
+
+
+def run_predict_batch_udf(staged: Path, weights: Path, size: int, output: Path) -> dict:
+    """Spark's predict_batch_udf with the Keras model, in its own process (benchmarks/predict_batch_udf.py)."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "predict_batch_udf.py"), str(staged), str(weights), str(output),
+         "--image-size", str(size)], stdout=subprocess.PIPE, text=True)
+    memory = TreeMemory(process.pid)
+    stdout, _ = process.communicate()
+    memory.stop()
+    if process.returncode:
+        raise SystemExit(f"predict_batch_udf failed with exit code {process.returncode}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result.update(wall_s=time.monotonic() - started, peak_rss=memory.peak_total, driver_rss=memory.peak_root,
+                  jvm_rss=memory.peak_jvm)
+    return result
+
+
+def run_engine_alone(staged: Path, weights: Path, size: int, workdir: Path) -> dict:
+    import engine_alone
+
+    return engine_alone.run(staged_paths(staged), weights, size, workdir / "engine-alone", os.cpu_count() or 1)
 
 
 def gib(value: int) -> str:
     return f"{value / 2**30:.2f} GiB"
 
 
+CONTENDERS = ("keras-loop", "engine-alone", "litert", "predict_batch_udf", "keras")
+LABELS = {
+    "keras-loop": "Keras loop (1 process)",
+    "engine-alone": "engine alone (LiteRT, no Spark)",
+    "litert": "fruits run --engine litert",
+    "keras": "fruits run --engine keras",
+    "predict_batch_udf": "Spark predict_batch_udf (Keras)",
+}
+OURS = "litert"  # the default engine: the one the goals are about
+
+# Issue #12's goals, all measured in one run: (text, value from the results or None, threshold).
+GOALS = (
+    ("featurize >= 4.0x the Keras loop", lambda r: rate(r[OURS]) / rate(r["keras-loop"]), 4.0),
+    ("featurize >= 80% of the engine alone", lambda r: rate(r[OURS]) / rate(r["engine-alone"]), 0.80),
+    ("whole run >= 2.5x the Keras loop process", lambda r: r["keras-loop"]["wall_s"] / r[OURS]["wall_s"], 2.5),
+    ("PCA <= 10% of the run", lambda r: -r[OURS]["pca_s"] / r[OURS]["run_total_s"], -0.10),
+    ("ours >= 5x predict_batch_udf", lambda r: rate(r[OURS]) / rate(r["predict_batch_udf"]), 5.0),
+)
+
+
+def rate(result: dict) -> float:
+    return result["images"] / result["featurize_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of photos (shared sample)")
+    parser.add_argument("--images", type=Path, action="append",
+                        help=f"folder of photos, repeatable (default {DEFAULT_IMAGES.relative_to(SHARED.parent)})")
+    parser.add_argument("--sample", action="store_true", help=f"the 4-class sample ({SAMPLE_IMAGES.name}) instead")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="MobileNetV2 .weights.h5 file")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--limit", type=int, help="use only the first N photos")
-    parser.add_argument("--repeat", type=int, default=1, help="N copies of the photos, for scale")
-    parser.add_argument("--engines", default="litert,keras", help="fruits engines to time (comma separated)")
-    parser.add_argument("--skip-loop", action="store_true", help="do not time the Keras loop (no ratios then)")
+    parser.add_argument("--repeat", type=int, default=1, help="N copies of the photos (symlinks), for scale")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help=f"comma separated, run in this order; any of {', '.join(CONTENDERS)}")
     parser.add_argument("--fruits-args", default="", help="extra flags for fruits run, e.g. '--batch-size 32'")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    parser.add_argument("--table", type=Path, help="only print the table and goals of a JSON written by --json")
     args = parser.parse_args()
-    if not args.images.is_dir() or not args.weights.is_file():
-        raise SystemExit(f"need photos in {args.images} and weights in {args.weights} (see ../shared/README.md)")
+    if args.table:
+        data = json.loads(args.table.read_text())
+        print(f"# {data['images']} images from {', '.join(data['folders'])} x {data['repeat']} at "
+              f"{data['image_size']}px, {data['cores']} cores")
+        print_table(data["results"])
+        print_goals(data["results"])
+        return
+    folders = ([SAMPLE_IMAGES] if args.sample else []) + (args.images or [])
+    folders = folders or [DEFAULT_IMAGES]
+    contenders = [c for c in args.contenders.split(",") if c]
+    unknown = set(contenders) - set(CONTENDERS)
+    if unknown:
+        raise SystemExit(f"unknown contenders {sorted(unknown)}: choose from {', '.join(CONTENDERS)}")
+    for folder in folders:
+        if not folder.is_dir():
+            raise SystemExit(f"no folder of photos at {folder} (see ../shared/README.md)")
+    if not args.weights.is_file():
+        raise SystemExit(f"need the weights in {args.weights} (see ../shared/README.md)")
 
-    paths = image_paths(args.images, args.limit)
+    paths = image_paths(folders, args.limit)
     workdir = Path(tempfile.mkdtemp(prefix="fruits-bench-"))
     try:
-        staged = stage_input(paths, args.images, args.repeat, workdir)
+        staged = stage_input(paths, args.repeat, workdir)
         n = len(paths) * args.repeat
-        print(f"# {n} images ({len(paths)} x {args.repeat}) at {args.image_size}px, weights {args.weights.name}, "
-              f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}", flush=True)
+        print(f"# {n} images ({len(paths)} x {args.repeat}) from {', '.join(f.name for f in folders)} at "
+              f"{args.image_size}px, weights {args.weights.name}, {os.cpu_count()} cores, "
+              f"{platform.processor() or platform.machine()}", flush=True)
         results: dict[str, dict] = {}
         reference = reference_paths = None
-        if not args.skip_loop:
-            print("# timing keras-loop ...", flush=True)
-            results["keras-loop"] = run_keras_loop(staged, args.weights, args.image_size, str(workdir / "loop.npy"))
-            reference = np.load(workdir / "loop.npy")
-            reference_paths = (workdir / "loop.npy.paths").read_text().splitlines()
-        for engine in [e for e in args.engines.split(",") if e]:
-            print(f"# timing fruits run --engine {engine} ...", flush=True)
-            output = workdir / f"out-{engine}"
-            results[engine] = run_fruits(staged, args.weights, args.image_size, engine, output,
-                                         args.fruits_args.split())
-            if reference is not None:
-                results[engine]["max_abs_diff"] = max_abs_diff(output, reference, reference_paths, staged)
-            shutil.rmtree(output)
+        for name in contenders:
+            print(f"# {time.strftime('%H:%M:%S')} timing {LABELS[name]} ...", flush=True)
+            if name == "keras-loop":
+                results[name] = run_keras_loop(staged, args.weights, args.image_size, str(workdir / "loop.npy"))
+                reference = np.load(workdir / "loop.npy")
+                reference_paths = (workdir / "loop.npy.paths").read_text().splitlines()
+            elif name == "engine-alone":
+                results[name] = run_engine_alone(staged, args.weights, args.image_size, workdir)
+                if reference is not None:
+                    features = np.load(workdir / "engine-alone.npy")
+                    alone_paths = (workdir / "engine-alone.npy.paths").read_text().splitlines()
+                    results[name]["max_abs_diff"] = max_abs_diff_arrays(features, alone_paths, reference,
+                                                                         reference_paths)
+            elif name == "predict_batch_udf":
+                output = workdir / "out-udf"
+                results[name] = run_predict_batch_udf(staged, args.weights, args.image_size, output)
+                if reference is not None:
+                    results[name]["max_abs_diff"] = max_abs_diff(output, reference, reference_paths)
+                shutil.rmtree(output)
+            else:
+                output = workdir / f"out-{name}"
+                results[name] = run_fruits(staged, args.weights, args.image_size, name, output,
+                                           args.fruits_args.split())
+                if reference is not None:
+                    results[name]["max_abs_diff"] = max_abs_diff(output / "features", reference, reference_paths)
+                shutil.rmtree(output)
+            results[name]["label"] = LABELS[name]
+            r = results[name]
+            print(f"#   {r['images']} photos, featurize {r['featurize_s']:.1f} s ({rate(r):.0f} images/s), "
+                  f"whole process {r['wall_s']:.1f} s", flush=True)
+            if args.json:  # written after each contender: a run cut short still leaves what it measured
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({"images": n, "image_size": args.image_size,
+                                                 "cores": os.cpu_count(), "folders": [f.name for f in folders],
+                                                 "repeat": args.repeat, "results": results}, indent=2))
         print_table(results)
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"images": n, "image_size": args.image_size, "results": results},
-                                            indent=2))
+        print_goals(results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 def print_table(results: dict[str, dict]) -> None:
     base = results.get("keras-loop")
-    base_rate = base["images"] / base["featurize_s"] if base else None
+    alone = results.get("engine-alone")
     print()
-    print("| engine | images | featurize s | images/s | ratio to keras-loop | max abs diff | peak RSS (tree) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| contender | images | featurize s | images/s | vs Keras loop | vs engine alone | whole run s "
+          "| whole run vs Keras loop | PCA s | PCA share | peak RSS (tree) | max abs diff |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
-        rate = r["images"] / r["featurize_s"]
-        ratio = f"{rate / base_rate:.2f}x" if base_rate else "-"
+        ratio = f"{rate(r) / rate(base):.2f}x" if base else "-"
+        efficiency = f"{rate(r) / rate(alone):.0%}" if alone else "-"
+        if name == "engine-alone":
+            whole = whole_ratio = "-"
+        else:
+            whole = f"{r['wall_s']:.1f}"
+            whole_ratio = f"{base['wall_s'] / r['wall_s']:.2f}x" if base else "-"
+        pca = f"{r['pca_s']:.1f}" if "pca_s" in r else "-"
+        share = f"{r['pca_s'] / r['run_total_s']:.0%}" if "pca_s" in r else "-"
         diff = "0 (reference)" if name == "keras-loop" else (f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r
                                                                else "-")
-        print(f"| {name} | {r['images']} | {r['featurize_s']:.1f} | {rate:.1f} | {ratio} | {diff} | "
-              f"{gib(r['peak_rss'])} |")
+        print(f"| {LABELS[name]} | {r['images']} | {r['featurize_s']:.1f} | {rate(r):.0f} | {ratio} | {efficiency} "
+              f"| {whole} | {whole_ratio} | {pca} | {share} | {gib(r['peak_rss'])} | {diff} |")
+
+
+def print_goals(results: dict[str, dict]) -> None:
     print()
-    print("| engine | whole process wall s | ratio to keras-loop | PCA s | PCA share of the run "
-          "| Python driver peak RSS | JVM peak RSS |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in results.items():
-        ratio = f"{base['wall_s'] / r['wall_s']:.2f}x" if base else "-"
-        if name == "keras-loop":
-            print(f"| {name} | {r['wall_s']:.1f} | 1.00x | - | - | - | - |")
-        else:
-            share = r["pca_s"] / r["run_total_s"]
-            print(f"| {name} | {r['wall_s']:.1f} | {ratio} | {r['pca_s']:.1f} | {share:.0%} | "
-                  f"{gib(r['driver_rss'])} | {gib(r['jvm_rss'])} |")
+    for text, measure, threshold in GOALS:
+        try:
+            value = measure(results)
+        except KeyError:
+            print(f"- {text}: not measured (a contender was left out)")
+            continue
+        shown = f"{-value:.0%}" if threshold < 0 else (f"{value:.0%}" if threshold < 1 else f"{value:.2f}x")
+        print(f"- {text}: {shown} -> {'met' if value >= threshold else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
     python benchmarks/levers.py decode      # where the 0.5 ms of Pillow decoding goes; JPEG draft on a big photo
     python benchmarks/levers.py peak        # single-core fp32 peak (TensorFlow/oneDNN matmul), for the limit
     python benchmarks/levers.py stage       # the featurize stage of the job under different Spark settings
+    python benchmarks/levers.py profile     # where the featurize stage's time goes: JVM scan, Arrow, decode, ...
+    python benchmarks/levers.py pca         # Spark ML's PCA against the job's PCA on the same features
 
 Each measurement runs in this process, one at a time; run it on a quiet machine.
 """
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd  # pandas UDF type hints (profile) are resolved from module globals
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -187,14 +190,248 @@ def stage(args) -> None:
     spark.stop()
 
 
+def limited_images(images: Path, limit: int | None) -> Path:
+    """The first `limit` photos of `images` as symlinks in a temporary folder (same layout), or `images`."""
+    if not limit:
+        return images
+    import tempfile
+
+    staged = Path(tempfile.mkdtemp(prefix="fruits-levers-"))
+    images = images.resolve()  # the symlinks must point to absolute paths
+    photos = sorted(p for p in images.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:limit]
+    for photo in photos:
+        target = staged / photo.relative_to(images)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(photo)
+    return staged
+
+
+class ProcessCpu:
+    """CPU seconds of the JVM under this driver and of its Python workers, between two snapshots.
+
+    In local mode the driver (this process) starts the JVM, the JVM the pyspark daemon, the daemon the workers.
+    Workers are reused, so a snapshot before and after a measurement covers them (new ones start at 0).
+    """
+
+    def __init__(self):
+        import psutil
+
+        self._me = psutil.Process()
+
+    def snapshot(self) -> dict[int, tuple[str, float]]:
+        import psutil
+
+        taken = {}
+        for process in self._me.children(recursive=True):
+            try:
+                times = process.cpu_times()
+                kind = "jvm" if process.name() == "java" else "python"
+                taken[process.pid] = (kind, times.user + times.system)
+            except psutil.Error:
+                pass
+        return taken
+
+    @staticmethod
+    def delta(before, after) -> dict[str, float]:
+        spent = {"jvm": 0.0, "python": 0.0}
+        for pid, (kind, seconds) in after.items():
+            spent[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+        return spent
+
+
+def profile(args) -> None:
+    """The featurize stage built up step by step, each step timed with the CPU it took in the JVM and Python.
+
+    One Spark session (local[2]) warmed by a first untimed full pass. Steps, each a Spark job over all photos:
+    1. the JVM reads the files (binaryFile scan, a `noop` sink: nothing written);
+    2. + the Arrow round trip to the Python workers and back (a pandas UDF returning a constant feature row);
+    3. + Pillow decoding in the UDF (features still constant);
+    4. + inference: the job's own featurize UDF, results to `noop`;
+    5. the job's whole step (`featurize_to_output`): 4 + persisting, writing features/ and errors/, counting.
+    Then, without Spark, the per-photo CPU of decoding and of inference alone on the same photos.
+    """
+    import dataclasses
+    import tempfile
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql.functions import pandas_udf
+
+    from fruits.config import RunConfig
+    from fruits.engines import DEFAULT_BATCH_SIZE, LiteRTPredictor, prepare_payload
+    from fruits.extract import extract_features
+    from fruits.images import decode_and_resize
+    from fruits.model import FEATURE_DIM, WeightsSpec, load_weights
+    from fruits.spark import steps
+    from fruits.spark.discover import with_content
+    from fruits.spark.featurize import FeaturizeCounters, featurize_images, make_featurize_udf
+    from fruits.spark.session import build_spark_session
+
+    size = args.image_size
+    args.images = limited_images(args.images, args.limit)
+    spark = build_spark_session("local[2]", "fruits profile")
+    cpu = ProcessCpu()
+    zeros = np.zeros(FEATURE_DIM, np.float32)
+
+    @pandas_udf("features array<float>, error string")
+    def arrow_only(contents: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame({"features": [zeros] * len(contents), "error": [None] * len(contents)})
+
+    @pandas_udf("features array<float>, error string")
+    def decode_only(contents: pd.Series) -> pd.DataFrame:
+        for blob in contents:
+            decode_and_resize(blob, size)
+        return pd.DataFrame({"features": [zeros] * len(contents), "error": [None] * len(contents)})
+
+    with tempfile.TemporaryDirectory(prefix="fruits-profile-") as out:
+        config = RunConfig(input=str(args.images), output=out, weights=str(args.weights), image_size=size,
+                           overwrite=True).validated()
+        steps.configure_session(spark, config)
+        model = steps.broadcast_model(spark, config)
+        input_uri, output_uri = steps.resolve_locations(spark, config)
+        uris = steps.output_uris(output_uri)
+        discovered = steps.discover(spark, input_uri)
+        n = discovered.n_input
+        images = with_content(discovered.files, config.max_bytes)
+        counters = FeaturizeCounters(spark)
+        featurize = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
+
+        def noop(frame):
+            frame.write.format("noop").mode("overwrite").save()
+
+        from pyspark.sql import functions as F
+
+        measurements = [
+            ("1. read the files (JVM scan)", lambda: noop(images.select("path", F.length("content")))),
+            ("2. + Arrow to Python and back", lambda: noop(featurize_images(images, arrow_only))),
+            ("3. + decode (Pillow)", lambda: noop(featurize_images(images, decode_only))),
+            ("4. + inference (the featurize UDF)", lambda: noop(featurize_images(images, featurize))),
+            ("5. + persist, write features/ errors/", lambda: steps.featurize_to_output(
+                spark, discovered, model, dataclasses.replace(config), uris)),
+        ]
+        measurements[4][1]()  # warm-up: workers started, model built, JVM code compiled
+        print(f"{n} photos at {size} px, local[2]; CPU seconds per photo in ms")
+        print("| step | wall s | images/s | JVM CPU ms/photo | Python CPU ms/photo | idle of 2 cores |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, run in measurements:
+            before = cpu.snapshot()
+            started = time.perf_counter()
+            run()
+            wall = time.perf_counter() - started
+            spent = cpu.delta(before, cpu.snapshot())
+            idle = 1 - (spent["jvm"] + spent["python"]) / (2 * wall)
+            print(f"| {name} | {wall:.1f} | {n / wall:.0f} | {1e3 * spent['jvm'] / n:.2f} | "
+                  f"{1e3 * spent['python'] / n:.2f} | {idle:.0%} |", flush=True)
+        model.destroy()
+        spark.stop()
+
+        # The same photos without Spark, in this process, 1 thread: what the Python workers cannot avoid.
+        weights = load_weights(WeightsSpec.parse(str(args.weights)), size)
+        predictor = LiteRTPredictor(prepare_payload("litert", weights, size), 1)
+        photos = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        photos = photos[:1000]
+        blobs = [p.read_bytes() for p in photos]
+        pixels = np.stack([decode_and_resize(blob, size) for blob in blobs[:64]])
+        batch = DEFAULT_BATCH_SIZE["litert"]
+
+        def infer():
+            for start in range(0, 64, batch):
+                predictor.predict(pixels[start:start + batch])
+
+        def whole():
+            extract_features(blobs, predictor, size, batch_size=batch)
+
+        decode_ms = 1e3 / rate(lambda: [decode_and_resize(blob, size) for blob in blobs], len(blobs), repeat=2)
+        infer_ms = 1e3 / rate(infer, 64)
+        whole_ms = 1e3 / rate(whole, len(blobs), repeat=1)
+        print(f"\nwithout Spark, 1 thread, {len(blobs)} of the photos: decode {decode_ms:.2f} ms, inference "
+              f"(batch {batch}) {infer_ms:.2f} ms, extract_features (both) {whole_ms:.2f} ms per photo")
+
+
+def synthetic_features(rows: int) -> Path:
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fruits.model import FEATURE_DIM
+
+    folder = Path(tempfile.mkdtemp(prefix="fruits-pca-lever-"))
+    generator = np.random.default_rng(0)
+    basis = generator.normal(size=(32, FEATURE_DIM))
+    for part, count in enumerate(np.diff(np.linspace(0, rows, 5).astype(int))):
+        x = generator.normal(size=(count, 32)) @ basis + generator.normal(scale=0.5, size=(count, FEATURE_DIM))
+        x = np.clip(x, 0, 6).astype(np.float32)  # ReLU6, as the backbone's last activation
+        table = pa.table({"features": pa.FixedSizeListArray.from_arrays(x.ravel(), FEATURE_DIM).cast(
+            pa.list_(pa.float32()))})
+        pq.write_table(table, folder / f"part-{part}.parquet")
+    return folder
+
+
+def pca(args) -> None:
+    """Spark ML's PCA (StandardScaler + PCA, the first version) against `fruits.spark.pca.fit_pca`.
+
+    Features: a run's features/ (`--features DIR`), else `--rows` synthetic ones shaped like the CNN's
+    (non-negative, about half exact zeros, a few strong directions) written to 4 Parquet files.
+    Both fits are timed in the same warmed session (local[2]), twice each, after an untimed pass that reads the
+    Parquet once; the spectra and the axes are compared.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.ml import Pipeline
+    from pyspark.ml.feature import PCA, StandardScaler
+    from pyspark.ml.functions import array_to_vector
+
+    from fruits.model import FEATURE_DIM
+    from fruits.spark.pca import fit_pca
+    from fruits.spark.session import build_spark_session
+
+    spark = build_spark_session("local[2]", "fruits pca lever")
+    if args.features is None:
+        args.features = synthetic_features(args.rows)
+    features = spark.read.parquet(str(args.features))
+    n = features.count()
+
+    def spark_ml():
+        vectors = features.select(array_to_vector("features").alias("vector"))
+        model = Pipeline(stages=[
+            StandardScaler(withMean=True, withStd=False, inputCol="vector", outputCol="centred"),
+            PCA(k=FEATURE_DIM, inputCol="centred", outputCol="components"),
+        ]).fit(vectors)
+        pca_model = model.stages[1]
+        return np.asarray(pca_model.explainedVariance.toArray()), np.asarray(pca_model.pc.toArray())
+
+    def ours():
+        fit = fit_pca(features, FEATURE_DIM, 0.95, k=FEATURE_DIM)
+        return fit.projection.explained_variance_ratio, fit.projection.components
+
+    print(f"{n} x {FEATURE_DIM} features, local[2]")
+    print("| PCA fit | run 1 s | run 2 s |\n| --- | ---: | ---: |")
+    results = {}
+    for name, function in (("pyspark.ml StandardScaler + PCA", spark_ml), ("executors' moments + numpy eigh", ours)):
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            results[name] = function()
+            times.append(time.perf_counter() - started)
+        print(f"| {name} | {times[0]:.1f} | {times[1]:.1f} |", flush=True)
+    (spectrum_a, axes_a), (spectrum_b, axes_b) = results.values()
+    cosines = np.abs(np.sum(axes_a[:, :20] * axes_b[:, :20], axis=0))
+    print(f"spectra: max abs diff {np.abs(spectrum_a - spectrum_b).max():.1e}; first 20 axes: "
+          f"min |cos| {cosines.min():.6f}")
+    spark.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("inference", "decode", "peak", "stage"))
+    parser.add_argument("what", choices=("inference", "decode", "peak", "stage", "profile", "pca"))
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--features", type=Path, help="pca: the features/ folder of a fruits run")
+    parser.add_argument("--limit", type=int, help="profile: only the first N photos")
+    parser.add_argument("--rows", type=int, default=14820, help="pca: synthetic feature rows (no --features)")
     args = parser.parse_args()
-    {"inference": inference, "decode": decode, "peak": peak, "stage": stage}[args.what](args)
+    {"inference": inference, "decode": decode, "peak": peak, "stage": stage, "profile": profile,
+     "pca": pca}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -69,3 +69,15 @@ def test_pca_output_equals_scikit_learn_transform_on_data_with_a_known_mean(spar
     np.testing.assert_allclose(ours * signs, theirs, atol=2e-3)  # pca/ is float32: ~1e-6 relative
     np.testing.assert_allclose(ours.mean(axis=0), 0.0, atol=2e-3)
     np.testing.assert_allclose(fit.projection.mean, x.astype(np.float64).mean(axis=0), atol=1e-4)
+
+
+@pytest.mark.parametrize("partitions", [1, 3, 7])
+def test_moments_merged_across_partitions_equal_numpy(features, partitions):
+    """Each partition's (count, mean, scatter) is merged in a tree: any split gives numpy's mean and covariance."""
+    from fruits.spark.pca import feature_moments
+
+    count, mean, scatter = feature_moments(features.repartition(partitions), FEATURE_DIM)
+    x = np.stack(features.toPandas()["features"].to_numpy()).astype(np.float64)
+    assert count == len(x)
+    np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-9)
+    np.testing.assert_allclose(scatter / (count - 1), np.cov(x, rowvar=False), atol=1e-9)

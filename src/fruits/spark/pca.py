@@ -1,9 +1,15 @@
-"""PCA with pyspark.ml: centre, fit once over the whole spectrum, choose k, project on the executors.
+"""PCA on the executors: centred moments per partition, one d x d eigendecomposition on the driver.
 
-Spark's PCA does not centre the data it projects, so a StandardScaler(withMean, no scaling) comes first.
-The fit asks for all d components: Spark computes the d x d covariance and its full eigendecomposition on
-the driver anyway (that cost grows with d^2, not with the number of images), so the whole
-explained-variance spectrum comes for free and k is chosen from it without a second fit.
+Each executor turns its features into (count, mean, centred scatter matrix) with numpy/BLAS, batch by Arrow
+batch, merging them with the exact pairwise formula (Chan et al.); Spark combines the partitions' moments in
+a tree (`treeReduce`), so the driver receives a few d x d matrices, never a row of data. The driver then runs
+one symmetric eigendecomposition of the d x d covariance (numpy `eigh`): the whole explained-variance
+spectrum, from which k is chosen without a second fit.
+
+Why not `pyspark.ml.feature.PCA` (the first version, centred by a StandardScaler): it reads the features
+twice (scaler, then PCA), turns every row into an ML vector, accumulates the Gram matrix one row at a time
+(a rank-1 update per photo, in the JVM) and decomposes with an SVD on the driver; docs/performance.md gives
+the two side by side (`python benchmarks/levers.py pca`). Both compute the same covariance and axes.
 """
 
 from __future__ import annotations
@@ -25,25 +31,61 @@ class PcaFit:
 
 def fit_pca(features_df, dim: int, variance: float, k: int | None = None) -> PcaFit:
     """Fit on a DataFrame with a `features` array<float> column (never collected to the driver)."""
-    from pyspark.ml import Pipeline
-    from pyspark.ml.feature import PCA, StandardScaler
-    from pyspark.ml.functions import array_to_vector
-
-    vectors = features_df.select(array_to_vector("features").alias("vector"))
-    pipeline = Pipeline(
-        stages=[
-            StandardScaler(withMean=True, withStd=False, inputCol="vector", outputCol="centred"),
-            PCA(k=dim, inputCol="centred", outputCol="components"),
-        ]
-    )
-    model = pipeline.fit(vectors)
-    scaler_model, pca_model = model.stages
-    spectrum = np.asarray(pca_model.explainedVariance.toArray(), dtype=np.float64)
+    count, mean, scatter = feature_moments(features_df, dim)
+    covariance = scatter / max(count - 1, 1)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues = np.clip(eigenvalues[order], 0.0, None)  # rounding can leave tiny negatives
+    eigenvectors = eigenvectors[:, order]
+    # The sign of an axis is arbitrary: the largest loading of each is made positive (scikit-learn's rule),
+    # so two fits of the same features give the same projection.
+    signs = np.sign(eigenvectors[np.abs(eigenvectors).argmax(axis=0), np.arange(dim)])
+    eigenvectors = eigenvectors * np.where(signs == 0, 1.0, signs)
+    total = eigenvalues.sum()
+    spectrum = eigenvalues / total if total > 0 else np.zeros_like(eigenvalues)
     chosen = k if k is not None else choose_k(spectrum, variance)
-    components = np.asarray(pca_model.pc.toArray(), dtype=np.float64)[:, :chosen]
-    mean = np.asarray(scaler_model.mean.toArray(), dtype=np.float64)
-    projection = Projection(mean=mean, components=components, explained_variance_ratio=spectrum)
+    projection = Projection(mean=mean, components=eigenvectors[:, :chosen], explained_variance_ratio=spectrum)
     return PcaFit(projection, "k" if k is not None else "variance")
+
+
+def _merge_moments(a, b):
+    """(count, mean, centred scatter) of two sets of rows -> that of their union (Chan, Golub, LeVeque)."""
+    count_a, mean_a, scatter_a = a
+    count_b, mean_b, scatter_b = b
+    if count_a == 0:
+        return b
+    if count_b == 0:
+        return a
+    count = count_a + count_b
+    delta = mean_b - mean_a
+    scatter_a += scatter_b + np.outer(delta, delta) * (count_a * count_b / count)  # in place: a is ours
+    return count, mean_a + delta * (count_b / count), scatter_a
+
+
+def _partition_moments(dim: int):
+    def moments(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        total = (0, np.zeros(dim), np.zeros((dim, dim)))
+        for frame in batches:
+            if len(frame) == 0:
+                continue
+            x = np.stack(frame["features"].to_numpy()).astype(np.float64)
+            mean = x.mean(axis=0)
+            centred = x - mean
+            total = _merge_moments(total, (len(x), mean, centred.T @ centred))  # X^T X: one BLAS call
+        yield pd.DataFrame({"n": [total[0]], "mean": [total[1].tobytes()], "scatter": [total[2].tobytes()]})
+
+    return moments
+
+
+def feature_moments(features_df, dim: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, mean, centred scatter X_c^T X_c) of the `features` column, computed by the executors."""
+    def as_arrays(row):
+        return (int(row["n"]), np.frombuffer(row["mean"], dtype=np.float64).copy(),
+                np.frombuffer(row["scatter"], dtype=np.float64).reshape(dim, dim).copy())
+
+    stats = features_df.select("features").mapInPandas(_partition_moments(dim), "n long, mean binary, scatter binary")
+    # Partitions' moments are merged on the executors in a tree: the driver gets a few d x d matrices.
+    return stats.rdd.map(as_arrays).treeReduce(_merge_moments, depth=2)
 
 
 def project(features_df, projection: Projection, spark):

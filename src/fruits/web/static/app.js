@@ -38,15 +38,18 @@
         var file = input.files && input.files[0];
         if (!file) return;
         if (file.size > limit) {
-          problem.textContent = "This photo is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " +
-            (limit / 1048576).toFixed(0) + " MB. Please send a smaller one.";
+          // The sentence comes from the page, in its language; only the numbers are filled in here.
+          var decimal = form.getAttribute("data-decimal") || ".";
+          problem.textContent = form.getAttribute("data-message-too-large")
+            .replace("{size}", (file.size / 1048576).toFixed(1).replace(".", decimal))
+            .replace("{limit}", (limit / 1048576).toFixed(0));
           problem.hidden = false;
           input.value = "";
           return;
         }
         // Shown from the phone's memory; nothing is uploaded until "Identify".
         preview.src = URL.createObjectURL(file);
-        preview.alt = "the photo you chose";
+        preview.alt = form.getAttribute("data-message-chosen");
         preview.hidden = false;
       });
     });
@@ -54,11 +57,41 @@
       var chosen = Array.prototype.some.call(inputs, function (i) { return i.files && i.files.length; });
       if (!chosen) {
         event.preventDefault();
-        problem.textContent = "Take or choose a photo first.";
+        problem.textContent = form.getAttribute("data-message-none");
         problem.hidden = false;
       }
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawPlots(); setUpUpload(); });
+  // The home page's "find a fruit" box: filters the table as one types (the form still works without script).
+  function fold(text) {
+    return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function setUpKindFilter() {
+    var input = document.getElementById("kind-filter");
+    if (!input) return;
+    var groups = document.querySelectorAll("table.counts tbody.kind");
+    var empty = document.getElementById("kind-filter-empty");
+    function apply() {
+      var wanted = fold(input.value.trim());
+      var shown = 0;
+      groups.forEach(function (group) {
+        var rows = group.querySelectorAll("tr.label-row");
+        var visible = 0;
+        rows.forEach(function (row) {
+          var match = !wanted || row.getAttribute("data-search").indexOf(wanted) >= 0;
+          row.hidden = !match;
+          if (match) visible += 1;
+        });
+        group.hidden = visible === 0;
+        shown += visible;
+      });
+      if (empty) empty.hidden = shown > 0;
+    }
+    input.addEventListener("input", apply);
+    apply();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawPlots(); setUpUpload(); setUpKindFilter(); });
 })();

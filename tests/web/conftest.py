@@ -39,7 +39,7 @@ def catalog(web_app):
     return web_app.state.catalog
 
 
-def write_layout_run(output: Path, photos_root: Path, training: int = 4, test: int = 2, k: int = 16,
+def write_layout_run(output: Path, photos_root: Path, training: int = 10, test: int = 3, k: int = 16,
                      seed: int = 0) -> dict:
     """A complete `fruits run` OUTPUT over real photos of every class folder of `photos_root` (a Fruits-360
     layout), whose PCA coordinates are synthetic: one cluster per kind of fruit, one sub-cluster per class, so
@@ -54,12 +54,12 @@ def write_layout_run(output: Path, photos_root: Path, training: int = 4, test: i
     for name in classes:
         kind = facts.kind_for(name) or name
         centre = kind_centre.setdefault(kind, rng.normal(0, 6.0, k))
-        class_centre = centre + rng.normal(0, 0.9, k)
+        class_centre = centre + rng.normal(0, 1.0, k)
         for split, count in (("Training", training), ("Test", test)):
             files = sorted((photos_root / split / name).glob("*.jpg"))[:count]
             for file in files:
                 rows.append({"path": f"file:{file.resolve()}", "label": name, "split": split,
-                             "pca": (class_centre + rng.normal(0, 0.8, k)).tolist()})
+                             "pca": (class_centre + rng.normal(0, 1.0, k)).tolist()})
     (output / "pca").mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), output / "pca" / "part-00000.parquet")
     dim = 1280  # MobileNetV2's features: identify can project a new photo with this run's (random) weights
@@ -80,7 +80,7 @@ def write_layout_run(output: Path, photos_root: Path, training: int = 4, test: i
 
 @pytest.fixture(scope="session")
 def run_114(tmp_path_factory) -> Path:
-    """A run output at 114 classes (4 Training + 2 Test real photos each, synthetic coordinates)."""
+    """A run output at 114 classes (10 Training + 3 Test real photos each, synthetic coordinates)."""
     photos = _require_shared(SHARED_114)
     output = tmp_path_factory.mktemp("run-114") / "output"
     written = write_layout_run(output, photos)

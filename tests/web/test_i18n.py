@@ -135,7 +135,17 @@ def test_home_page_in_french_formats_numbers_and_groups_by_kind(client, catalog)
         assert f"{kind}\n" in page or f"{kind} " in page, kind
 
 
-def test_the_switch_is_remembered_in_a_cookie(client):
+@pytest.fixture
+def own_client(web_app):
+    """A client with its own cookie jar: the switch's cookie must not leak into the other tests."""
+    from fastapi.testclient import TestClient
+
+    with TestClient(web_app) as test_client:
+        yield test_client
+
+
+def test_the_switch_is_remembered_in_a_cookie(own_client):
+    client = own_client
     response = client.get("/language/fr", params={"next": "/evaluation?x=1"}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/evaluation?x=1"
     assert re.search(r"lang=fr;.*Max-Age=31536000", response.headers["set-cookie"], re.I)
@@ -145,13 +155,14 @@ def test_the_switch_is_remembered_in_a_cookie(client):
 
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "evil", "/\\evil.example"])
-def test_the_switch_never_sends_a_visitor_to_another_site(client, target):
+def test_the_switch_never_sends_a_visitor_to_another_site(own_client, target):
+    client = own_client
     response = client.get("/language/en", params={"next": target}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/"
 
 
-def test_an_unknown_language_is_404(client):
-    assert client.get("/language/de", follow_redirects=False).status_code == 404
+def test_an_unknown_language_is_404(own_client):
+    assert own_client.get("/language/de", follow_redirects=False).status_code == 404
 
 
 def test_api_sentences_follow_the_language_and_field_names_stay_english(client, catalog, item_id):

@@ -167,13 +167,18 @@ def test_home_at_114_classes_groups_by_kind_with_a_filter(client_114):
     assert 'id="kind-filter"' in response.text
     # Without script the same filter runs on the server: the kind, its French name, or the variety.
     apples = [c for c in catalog.classes if facts.kind_for(c) == "apple"]
-    for query, headers in (("apple", HTML), ("pomme", {**HTML, "accept-language": "fr"}), ("APPLE", HTML)):
+    french = {**HTML, "accept-language": "fr"}
+    for query, headers, kind in (("apple", HTML, "apple"), ("APPLE", HTML, "apple"), ("Poire", french, "pear"),
+                                 ("peche", french, "peach"), ("pêche", french, "peach")):
         filtered = client_114.get("/", params={"q": query}, headers=headers)
-        assert filtered.status_code == 200 and filtered.text.count('class="label-row"') == len(apples), query
+        expected = [c for c in catalog.classes if facts.kind_for(c) == kind]
+        assert filtered.status_code == 200 and filtered.text.count('class="label-row"') == len(expected), query
     granny, _ = _page(client_114, "/?q=granny")
     assert granny.text.count('class="label-row"') == 1 and "Apple Granny Smith" in granny.text
+    assert _page(client_114, "/?q=red+app")[0].text.count('class="label-row"') == len(
+        [c for c in apples if " Red" in c])
     nothing, _ = _page(client_114, "/?q=durian")
-    assert nothing.text.count('class="label-row"') == 0 and 'id="kind-filter-empty" >' not in nothing.text
+    assert nothing.text.count('class="label-row"') == 0 and 'id="kind-filter-empty" hidden' not in nothing.text
 
 
 def test_item_map_at_114_classes_colours_kinds_with_the_variety_on_hover(client_114):

@@ -120,18 +120,30 @@ def _decimals_for(values: np.ndarray) -> int:
 OTHER_KINDS = "#c4c4c4"
 
 
-def map_kinds(kinds: list[str | None], item_kind: str | None, neighbour_kinds: list[str | None]) -> list[str]:
+def map_kinds(kinds: list[str | None], item_kind: str | None, neighbour_kinds: list[str | None],
+              nearest_kinds: list[str] = ()) -> list[str]:
     """The kinds that get a colour and a legend entry on the map, at most len(PALETTE): all of them when they
-    fit, else the photo's own kind, then its neighbours' kinds, most frequent first. The rest share one grey."""
+    fit, else the photo's own kind, then its neighbours' kinds (most frequent first), then the kinds whose
+    clouds are nearest on the map (`nearest_kinds`, nearest first). The others share one grey."""
     present = sorted({k for k in kinds if k is not None})
     if len(present) <= len(PALETTE):
         return present
     chosen: list[str] = []
     frequency = {k: neighbour_kinds.count(k) for k in set(neighbour_kinds) if k is not None}
-    for kind in [item_kind] + sorted(frequency, key=lambda k: (-frequency[k], k)):
-        if kind is not None and kind not in chosen and len(chosen) < len(PALETTE):
+    for kind in [item_kind] + sorted(frequency, key=lambda k: (-frequency[k], k)) + list(nearest_kinds):
+        if kind in present and kind not in chosen and len(chosen) < len(PALETTE):
             chosen.append(kind)
     return chosen
+
+
+def _kinds_by_distance(coords: np.ndarray, kinds: list[str | None], rows: np.ndarray, origin: np.ndarray) -> list[str]:
+    """Kinds ordered by how close the centre of their cloud is to `origin` on the map's two axes."""
+    centres: dict[str, list[int]] = {}
+    for r in rows:
+        if kinds[r] is not None:
+            centres.setdefault(kinds[r], []).append(int(r))
+    distance = {k: float(np.linalg.norm(coords[members, :2].mean(axis=0) - origin)) for k, members in centres.items()}
+    return sorted(distance, key=lambda k: (distance[k], k))
 
 
 def pca_map(coords: np.ndarray, labels: np.ndarray, kind_for, item_row: int | None, neighbour_rows: list[int],
@@ -144,8 +156,9 @@ def pca_map(coords: np.ndarray, labels: np.ndarray, kind_for, item_row: int | No
         shown = np.sort(np.random.default_rng(0).choice(n, max_points, replace=False))
     label_kind = {label: kind_for(label) if label is not None else None for label in set(labels.tolist())}
     kinds = [label_kind[labels[r]] for r in range(n)]
+    nearest = _kinds_by_distance(coords, kinds, shown, coords[item_row, :2]) if item_row is not None else []
     coloured = map_kinds([kinds[r] for r in shown], kinds[item_row] if item_row is not None else None,
-                         [kinds[r] for r in neighbour_rows])
+                         [kinds[r] for r in neighbour_rows], nearest)
     colours = {kind: PALETTE[i] for i, kind in enumerate(coloured)}
     places = _decimals_for(coords[:, :2])
     coords = coords[:, :2].round(places)

@@ -25,6 +25,13 @@ def _folded(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
+def matches(query: str, search: str) -> bool:
+    """Every word of the query starts a word of the row ("red app" finds "Apple Red 1"; "apple" does not find
+    "Pineapple"), ignoring case and accents. static/app.js filters the same way as one types."""
+    words = search.split()
+    return all(any(word.startswith(wanted) for word in words) for wanted in _folded(query).split())
+
+
 def kind_groups(counts: dict[str, dict[str, int]], kind_for, kind_name) -> list[dict]:
     """The home table's rows grouped by fruit kind, kinds by name in the page's language, then labels.
     `kind_for(label)` is the kind (None when unknown), `kind_name(kind)` its name for people."""
@@ -55,10 +62,9 @@ def home(request: Request, q: str = "", catalog: Catalog = Depends(get_catalog),
         counts.setdefault(label or no_label, {}).setdefault(split or "all", 0)
         counts[label or no_label][split or "all"] += 1
     groups = kind_groups(counts, catalog.facts.kind_for, messages.kind)
-    query = _folded(q.strip())
-    if query:  # the same filter as the page's script, for browsers without it
+    if q.strip():  # the same filter as the page's script, for browsers without it
         for group in groups:
-            group["labels"] = [row for row in group["labels"] if query in row["search"]]
+            group["labels"] = [row for row in group["labels"] if matches(q, row["search"])]
         groups = [group for group in groups if group["labels"]]
     return templates.TemplateResponse(request, "home.html", {
         "run": catalog.run_summary(), "evaluation": catalog.evaluation, "groups": groups, "q": q,

@@ -74,13 +74,17 @@
     var groups = document.querySelectorAll("table.counts tbody.kind");
     var empty = document.getElementById("kind-filter-empty");
     function apply() {
-      var wanted = fold(input.value.trim());
+      // Every word typed must start a word of the row, as the server's filter (routers/home.py) does.
+      var wanted = fold(input.value).split(/\s+/).filter(Boolean);
       var shown = 0;
       groups.forEach(function (group) {
         var rows = group.querySelectorAll("tr.label-row");
         var visible = 0;
         rows.forEach(function (row) {
-          var match = !wanted || row.getAttribute("data-search").indexOf(wanted) >= 0;
+          var words = row.getAttribute("data-search").split(/\s+/);
+          var match = wanted.every(function (w) {
+            return words.some(function (word) { return word.indexOf(w) === 0; });
+          });
           row.hidden = !match;
           if (match) visible += 1;
         });

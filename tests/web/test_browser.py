@@ -231,7 +231,7 @@ def test_every_page_fits_the_screen_at_114_classes(served_114, browser, item_114
             _screenshot(tab, f"evaluation-114-{size}.png")
         if path.startswith("/images/"):
             legend = tab.locator("#plot-map .legend .traces").count()
-            assert 3 <= legend <= 11  # kinds that matter here, "other kinds", neighbours, the photo
+            assert 3 <= legend <= 12  # the kinds near the photo, "other kinds", its neighbours, the photo
             _screenshot(tab, f"item-114-{size}.png")
     # The home table's filter box works in the page (no server round trip, no CDN).
     tab.goto(f"{served_114}/")
@@ -260,7 +260,7 @@ def test_a_french_browser_gets_the_dashboard_in_french_and_can_switch(served_114
     tab.goto(f"{served_114}/images/{item_114}")
     _drawn(tab)
     assert tab.locator("[data-testid=predicted]").inner_text().startswith("Ressemble à")
-    assert "pomme" in tab.locator("#plot-map .legend").first.text_content()
+    assert "Pomme" in tab.locator("#plot-map .legend").first.text_content()
     assert _overflow(tab) == {"excess": 0, "culprits": []}
     tab.goto(f"{served_114}/")
     tab.fill("#kind-filter", "poire")  # the French name of a kind finds its varieties

@@ -191,7 +191,7 @@ def test_item_map_at_114_classes_colours_kinds_with_the_variety_on_hover(client_
     kinds = names[:-2]
     assert len(kinds) <= 10 and "other kinds" in kinds
     own_kind = catalog.facts.kind_for(catalog.run.images.labels[row])
-    assert kinds[0] == own_kind, "the photo's own kind comes first in the legend"
+    assert kinds[0] == own_kind.capitalize(), "the photo's own kind comes first in the legend"
     hover = [text for trace in pca_map["data"][:-2] for text in trace["text"]]
     assert sum(len(trace["x"]) for trace in pca_map["data"][:-2]) == len(catalog.run.images)
     assert any(text.startswith("Apple Granny Smith (apple)") for text in hover)

@@ -8,8 +8,6 @@ import numpy as np
 
 from .i18n import Messages
 
-# Okabe-Ito: distinguishable with the common colour-vision deficiencies.
-PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#999999")
 ITEM_COLOUR = "#111111"
 _FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 13}
 
@@ -118,20 +116,22 @@ def _decimals_for(values: np.ndarray) -> int:
 
 
 OTHER_KINDS = "#c4c4c4"
+# The map's kinds: Tableau 10 without its grey, so no kind looks like "other kinds".
+MAP_PALETTE = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F")
 
 
 def map_kinds(kinds: list[str | None], item_kind: str | None, neighbour_kinds: list[str | None],
               nearest_kinds: list[str] = ()) -> list[str]:
-    """The kinds that get a colour and a legend entry on the map, at most len(PALETTE): all of them when they
+    """The kinds that get a colour and a legend entry on the map, at most len(MAP_PALETTE): all of them when they
     fit, else the photo's own kind, then its neighbours' kinds (most frequent first), then the kinds whose
     clouds are nearest on the map (`nearest_kinds`, nearest first). The others share one grey."""
     present = sorted({k for k in kinds if k is not None})
-    if len(present) <= len(PALETTE):
+    if len(present) <= len(MAP_PALETTE):
         return present
     chosen: list[str] = []
     frequency = {k: neighbour_kinds.count(k) for k in set(neighbour_kinds) if k is not None}
     for kind in [item_kind] + sorted(frequency, key=lambda k: (-frequency[k], k)) + list(nearest_kinds):
-        if kind in present and kind not in chosen and len(chosen) < len(PALETTE):
+        if kind in present and kind not in chosen and len(chosen) < len(MAP_PALETTE):
             chosen.append(kind)
     return chosen
 
@@ -159,7 +159,7 @@ def pca_map(coords: np.ndarray, labels: np.ndarray, kind_for, item_row: int | No
     nearest = _kinds_by_distance(coords, kinds, shown, coords[item_row, :2]) if item_row is not None else []
     coloured = map_kinds([kinds[r] for r in shown], kinds[item_row] if item_row is not None else None,
                          [kinds[r] for r in neighbour_rows], nearest)
-    colours = {kind: PALETTE[i] for i, kind in enumerate(coloured)}
+    colours = {kind: MAP_PALETTE[i] for i, kind in enumerate(coloured)}
     places = _decimals_for(coords[:, :2])
     coords = coords[:, :2].round(places)
     no_label = t.gettext("no label")
@@ -168,7 +168,9 @@ def pca_map(coords: np.ndarray, labels: np.ndarray, kind_for, item_row: int | No
         label, kind = labels[r], kinds[r]
         if label is None:
             return no_label
-        return f"{label} ({t.kind(kind)})" if kind is not None and kind != str(label).lower() else str(label)
+        if kind is None or t.kind(kind).lower() == str(label).lower():  # "lemon (lemon)" says nothing more
+            return str(label)
+        return f"{label} ({t.kind(kind)})"
 
     groups: dict[str, list[int]] = {}
     for r in shown:
@@ -180,11 +182,11 @@ def pca_map(coords: np.ndarray, labels: np.ndarray, kind_for, item_row: int | No
         rows = np.asarray(groups.get(key, []), dtype=np.int64)
         if len(rows) == 0:
             continue
-        name = {"\0other": t.gettext("other kinds"), "\0none": no_label}.get(key) or t.kind(key)
+        name = {"\0other": t.gettext("other kinds"), "\0none": no_label}.get(key) or t.kind(key).capitalize()
         data.append({"type": "scatter", "mode": "markers", "name": name,
                      "x": coords[rows, 0].tolist(), "y": coords[rows, 1].tolist(),
                      "customdata": ids[rows].tolist(), "text": [hover(r) for r in rows],
-                     "marker": {"size": 5, "opacity": 0.45 if key in colours else 0.35,
+                     "marker": {"size": 6 if key in colours else 5, "opacity": 0.7 if key in colours else 0.35,
                                 "color": colours.get(key, OTHER_KINDS)},
                      "hovertemplate": "%{text}<extra></extra>"})
     if neighbour_rows:
@@ -207,7 +209,7 @@ def pca_map(coords: np.ndarray, labels: np.ndarray, kind_for, item_row: int | No
                                             share=t.percent(float(variance[i])))}, "zeroline": False}
 
     return {"data": data, "layout": _layout(height=460, xaxis=axis(0), yaxis=axis(1), hovermode="closest",
-                                            legend={"orientation": "h", "y": -0.2, "x": 0},
+                                            legend={"orientation": "h", "y": -0.2, "x": 0, "itemsizing": "constant"},
                                             margin={"l": 48, "r": 16, "t": 16, "b": 44},
                                             separators=_plotly_separators(t))}
 

@@ -3,12 +3,31 @@
 (function () {
   "use strict";
 
+  // On a phone a long legend (the map's kinds) would squeeze the plot and run over the axis title: lay it out
+  // in two columns under the axis title, and make the figure taller by the rows it needs.
+  function fitLegend(figure, width) {
+    var layout = figure.layout || {};
+    var named = (figure.data || []).filter(function (trace) { return trace.name && trace.showlegend !== false; });
+    if (width >= 600 || !layout.legend || named.length <= 4) return;
+    var rows = Math.ceil(named.length / 2);
+    var margin = Object.assign({ t: 16, b: 44 }, layout.margin || {});
+    var below = 56;  // room for the axis title under the plot
+    margin.b = below + 20 * rows + 8;
+    layout.height = (layout.height || 420) + 20 * rows;
+    var plotHeight = layout.height - margin.t - margin.b;
+    layout.margin = margin;
+    layout.legend = { orientation: "h", x: 0, xanchor: "left", y: -below / plotHeight, yanchor: "top",
+                      entrywidth: 0.5, entrywidthmode: "fraction", itemsizing: "constant" };
+    figure.layout = layout;
+  }
+
   function drawPlots() {
     if (typeof Plotly === "undefined") return;
     document.querySelectorAll('script[type="application/json"][data-plot]').forEach(function (node) {
       var target = document.getElementById(node.getAttribute("data-plot"));
       if (!target) return;
       var figure = JSON.parse(node.textContent);
+      fitLegend(figure, target.clientWidth);
       var config = Object.assign({ responsive: true, displaylogo: false }, figure.config || {});
       // A responsive plot takes its container's size: give the container the figure's height, or the plot
       // overflows a short box and covers what follows it.

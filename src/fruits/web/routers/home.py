@@ -1,5 +1,5 @@
-"""The run itself: the home page, its JSON summary, a health check, the FR/EN switch, and plotly.js served from the plotly
-Python package (the dashboard works with no internet, so no CDN)."""
+"""The run itself: the home page, its JSON summary, a health check, the FR/EN switch, and plotly.js served from
+the plotly Python package (the dashboard works with no internet, so no CDN)."""
 
 from __future__ import annotations
 

@@ -183,3 +183,43 @@ def test_an_oversized_upload_is_refused_in_french(client):
     response = client.post("/api/identify", content=b"\xff" * (UPLOAD_LIMIT + 1),
                            headers={"content-type": "image/jpeg", "accept-language": "fr"})
     assert response.status_code == 413 and "dépasse la limite" in response.json()["detail"]
+
+
+def _request(language: str, path: str = "/identify"):
+    from starlette.requests import Request
+
+    return Request({"type": "http", "method": "POST", "path": path, "query_string": b"", "scheme": "http",
+                    "server": ("testserver", 80), "headers": [(b"accept-language", language.encode())]})
+
+
+ANSWER = {"confident": True, "kind": "apple", "kind_name": "Apple", "variety": "Apple Royal Gala",
+          "familiarity": 0.83, "verdict": "Very likely an apple (Apple Royal Gala).",
+          "kinds": [{"kind": "apple", "name": "Apple", "score": 0.91, "variety": "Apple Royal Gala"},
+                    {"kind": "pear", "name": "Pear", "score": 0.05, "variety": "Pear Kaiser"}],
+          "top": [{"label": "Apple Royal Gala", "kind": "apple", "name": "Apple", "score": 0.8, "votes": 12}],
+          "sentence": "Likely ...", "neighbours_considered": 20, "similar": [], "card": None}
+
+
+@pytest.mark.parametrize("language, lead, sentence", [
+    ("en", "Apple", "Very likely an apple (Apple Royal Gala)."),
+    ("fr", "Pomme", "Très probablement\u00a0: pomme (Apple Royal Gala)."),
+])
+def test_an_identify_answer_leads_with_the_kind_then_the_variety(language, lead, sentence):
+    from fruits.web.dependencies import templates
+
+    html = templates.get_template("identify.html").render(request=_request(language), answer=ANSWER, error=None,
+                                                          preview=None, max_upload_bytes=1 << 20)
+    assert f'data-testid="top-kind">{lead}</span>' in html
+    assert 'data-testid="top-class">Apple Royal Gala<' in html and unescape(sentence) in unescape(html)
+    assert 'data-testid="not-sure"' not in html
+
+
+@pytest.mark.parametrize("language, lead, candidates", [("en", "Not sure", "Pear"), ("fr", "Pas sûr", "Poire")])
+def test_an_unsure_identify_answer_says_so_and_shows_no_card(language, lead, candidates):
+    from fruits.web.dependencies import templates
+
+    answer = {**ANSWER, "confident": False, "verdict": "Not sure: perhaps an apple or a pear.", "card": None}
+    html = templates.get_template("identify.html").render(request=_request(language), answer=answer, error=None,
+                                                          preview=None, max_upload_bytes=1 << 20)
+    assert f'data-testid="not-sure">{lead}</h2>' in html and 'data-testid="top-kind"' not in html
+    assert candidates in html.split('data-testid="kinds"')[1] and 'data-testid="info-card"' not in html

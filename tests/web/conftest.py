@@ -1,14 +1,24 @@
-"""One dashboard app over the synthetic run, shared by the web tests (building it classifies every photo)."""
+"""The dashboard apps the web tests share: one over the synthetic Spark run (5 classes), and one over a run
+output at the scale of the 114-class Fruits-360 slice, written here without Spark or TensorFlow."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from fruits.web import Settings, create_app
 
+from tests.conftest import SHARED, _require_shared
+
 # Small enough that the tests can send a body over it without allocating much.
 UPLOAD_LIMIT = 256 * 1024
+SHARED_114 = SHARED / "data" / "fruits-360-114"
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +37,59 @@ def client(web_app):
 @pytest.fixture(scope="session")
 def catalog(web_app):
     return web_app.state.catalog
+
+
+def write_layout_run(output: Path, photos_root: Path, training: int = 10, test: int = 3, k: int = 16,
+                     seed: int = 0) -> dict:
+    """A complete `fruits run` OUTPUT over real photos of every class folder of `photos_root` (a Fruits-360
+    layout), whose PCA coordinates are synthetic: one cluster per kind of fruit, one sub-cluster per class, so
+    varieties of a kind are confused with each other as in a real run. For layout tests: no Spark, no model."""
+    from fruits.identify import FruitFacts
+
+    facts = FruitFacts.load()
+    classes = sorted(p.name for p in (photos_root / "Training").iterdir() if p.is_dir())
+    rng = np.random.default_rng(seed)
+    kind_centre: dict[str, np.ndarray] = {}
+    rows = []
+    for name in classes:
+        kind = facts.kind_for(name) or name
+        centre = kind_centre.setdefault(kind, rng.normal(0, 6.0, k))
+        class_centre = centre + rng.normal(0, 1.0, k)
+        for split, count in (("Training", training), ("Test", test)):
+            files = sorted((photos_root / split / name).glob("*.jpg"))[:count]
+            for file in files:
+                rows.append({"path": f"file:{file.resolve()}", "label": name, "split": split,
+                             "pca": (class_centre + rng.normal(0, 1.0, k)).tolist()})
+    (output / "pca").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows), output / "pca" / "part-00000.parquet")
+    dim = 1280  # MobileNetV2's features: identify can project a new photo with this run's (random) weights
+    ratios = np.sort(rng.uniform(0.01, 0.1, k))[::-1]
+    projection = {"k": k, "dim": dim, "mean": [0.0] * dim,
+                  "components": np.linalg.qr(rng.normal(size=(dim, k)))[0].T.tolist(),
+                  "explained_variance_ratio": ratios.tolist()}
+    (output / "pca_model").mkdir()
+    pq.write_table(pa.Table.from_pylist([projection]), output / "pca_model" / "part-00000.parquet")
+    manifest = {"status": "succeeded", "n_input": len(rows), "n_features": len(rows), "n_errors": 0, "k": k,
+                "cumulative_variance": float(ratios.sum()), "feature_dim": dim, "image_size": 96,
+                "engine": "litert", "weights": {"spec": "random:3", "source": "random:3",
+                                                "warning": "synthetic coordinates, for layout tests"},
+                "timings_s": {"total": 0.0}, "finished_at": "2026-12-01T10:00:00Z"}
+    (output / "manifest.json").write_text(json.dumps(manifest))
+    return {"classes": classes, "n": len(rows)}
+
+
+@pytest.fixture(scope="session")
+def run_114(tmp_path_factory) -> Path:
+    """A run output at 114 classes (10 Training + 3 Test real photos each, synthetic coordinates)."""
+    photos = _require_shared(SHARED_114)
+    output = tmp_path_factory.mktemp("run-114") / "output"
+    written = write_layout_run(output, photos)
+    assert len(written["classes"]) >= 114
+    return output
+
+
+@pytest.fixture(scope="session")
+def client_114(run_114):
+    app = create_app(Settings(output=str(run_114), warm_up=False))
+    with TestClient(app) as test_client:
+        yield test_client

@@ -45,7 +45,7 @@ def test_item_id(catalog):
     return catalog.run.images.ids[list(catalog.run.images.splits).index("Test")]
 
 
-PAGES = ["/", "/images", "/images?label=lemon&split=Test", "/identify", "/evaluation"]
+PAGES = ["/", "/?q=lemon", "/images", "/images?label=lemon&split=Test", "/identify", "/evaluation"]
 
 
 @pytest.mark.parametrize("path", PAGES + ["ITEM"])
@@ -122,6 +122,79 @@ def test_evaluation_page(client, catalog):
     response, parser = _page(client, "/evaluation")
     assert f"{100 * catalog.evaluation.accuracy:.1f}%" in response.text
     assert "confusion" in parser.testids and parser.plots[0]["data"][0]["type"] == "heatmap"
+    heatmap = parser.plots[0]["data"][0]
+    assert "texttemplate" not in heatmap, "no numbers in the cells"
+    assert heatmap["customdata"] == catalog.evaluation.confusion.tolist()
+    recall = re.findall(r'<li>.*?<a href="/images\?label=([^"]+)">', response.text.split('data-testid="recall"')[1],
+                        re.S)
+    assert len(recall) == len(catalog.evaluation.classes)
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0]
+
+
+def test_evaluation_at_114_classes_lists_pairs_and_recall_and_a_compact_heatmap(client_114):
+    response, parser = _page(client_114, "/evaluation")
+    evaluation = client_114.app.state.catalog.evaluation
+    assert len(evaluation.classes) >= 114
+    heatmap = parser.plots[0]
+    assert heatmap["layout"]["height"] <= 760 and heatmap["layout"]["xaxis"]["showticklabels"] is False
+    assert "texttemplate" not in heatmap["data"][0]
+    # The confused pairs: off-diagonal cells, most photos first, as many as the API lists.
+    rows = re.findall(r"<tr><td><a [^>]+>([^<]+)</a></td>\s*<td>([^<]+?)(?: <small| ?</td>)",
+                      _between(response.text, 'data-testid="pairs"', "</table>"))
+    api_pairs = client_114.get("/api/evaluation").json()["confused_pairs"]
+    assert rows and [(a, b.strip()) for a, b in rows] == [(p["true"], p["predicted"]) for p in api_pairs[:len(rows)]]
+    counts = [p["count"] for p in api_pairs]
+    assert counts == sorted(counts, reverse=True)
+    # Every class once, worst recall first.
+    items = re.findall(r"--share: ([\d.]+)%", _between(response.text, 'data-testid="recall"', "</ol>"))
+    assert len(items) == len(evaluation.classes)
+    assert [float(v) for v in items] == sorted(float(v) for v in items)
+    assert "<table class=\"confusion\"" not in response.text
+
+
+def test_home_at_114_classes_groups_by_kind_with_a_filter(client_114):
+    from fruits.identify import FruitFacts
+
+    facts = FruitFacts.load()
+    catalog = client_114.app.state.catalog
+    response, _ = _page(client_114, "/")
+    kinds = {facts.kind_for(c) for c in catalog.classes}
+    assert response.text.count('<tbody class="kind"') == len(kinds) < len(catalog.classes)
+    assert response.text.count('class="label-row"') == len(catalog.classes)
+    assert 'id="kind-filter"' in response.text
+    # Without script the same filter runs on the server: the kind, its French name, or the variety.
+    apples = [c for c in catalog.classes if facts.kind_for(c) == "apple"]
+    french = {**HTML, "accept-language": "fr"}
+    for query, headers, kind in (("apple", HTML, "apple"), ("APPLE", HTML, "apple"), ("Poire", french, "pear"),
+                                 ("peche", french, "peach"), ("pêche", french, "peach")):
+        filtered = client_114.get("/", params={"q": query}, headers=headers)
+        expected = [c for c in catalog.classes if facts.kind_for(c) == kind]
+        assert filtered.status_code == 200 and filtered.text.count('class="label-row"') == len(expected), query
+    granny, _ = _page(client_114, "/?q=granny")
+    assert granny.text.count('class="label-row"') == 1 and "Apple Granny Smith" in granny.text
+    assert _page(client_114, "/?q=red+app")[0].text.count('class="label-row"') == len(
+        [c for c in apples if " Red" in c])
+    nothing, _ = _page(client_114, "/?q=durian")
+    assert nothing.text.count('class="label-row"') == 0 and 'id="kind-filter-empty" hidden' not in nothing.text
+
+
+def test_item_map_at_114_classes_colours_kinds_with_the_variety_on_hover(client_114):
+    catalog = client_114.app.state.catalog
+    row = list(catalog.run.images.splits).index("Test")
+    response, parser = _page(client_114, f"/images/{catalog.run.images.ids[row]}")
+    pca_map = parser.plots[-1]
+    names = [trace["name"] for trace in pca_map["data"]]
+    assert names[-2:] == ["Its most similar photos", "This photo"]
+    kinds = names[:-2]
+    assert len(kinds) <= 10 and "other kinds" in kinds
+    own_kind = catalog.facts.kind_for(catalog.run.images.labels[row])
+    assert kinds[0] == own_kind.capitalize(), "the photo's own kind comes first in the legend"
+    hover = [text for trace in pca_map["data"][:-2] for text in trace["text"]]
+    assert sum(len(trace["x"]) for trace in pca_map["data"][:-2]) == len(catalog.run.images)
+    assert any(text.startswith("Apple Granny Smith (apple)") for text in hover)
 
 
 def test_errors_are_pages_for_people_and_json_for_programs(client):

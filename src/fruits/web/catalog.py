@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..classify import TEST, TRAINING, assess, evaluate, explain
+from ..classify import TEST, TRAINING, assess, evaluate
 from ..identify import FruitFacts, Identifier
 from ..run_output import RunOutput, Store, open_run_output
+from .i18n import Messages
 from .media import Photos
+from .sentences import explain
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,8 @@ class Catalog:
             raise ImageNotFound(image_id)
         return row
 
-    def summary(self, row: int) -> dict:
+    def summary(self, row: int, t: Messages | None = None) -> dict:
+        """What a page or the API says about one photo; its sentence in `t`'s language (English without)."""
         images = self.run.images
         result = self.assessment.classification
         predicted = str(self.assessment.predicted[row])
@@ -98,7 +101,8 @@ class Catalog:
             "neighbours_considered": result.k,
             "correct": self.correct[row],
             "is_reference": bool(self.is_reference[row]),
-            "sentence": explain(predicted, score, votes, result.k, float(result.familiarity[row])),
+            "sentence": explain(t or Messages("en"), predicted, score, votes, result.k,
+                                float(result.familiarity[row]), self.facts.kind_for(predicted)),
         }
 
     def measures(self) -> dict[str, np.ndarray]:

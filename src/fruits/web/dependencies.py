@@ -9,8 +9,11 @@ from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, pass_context
 
 from .catalog import Catalog
+from .i18n import DEFAULT_LANGUAGE, LANGUAGES, Messages, messages_for, translations
+from .sentences import colour, verdict
 from .settings import Settings
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -18,29 +21,39 @@ STATIC_DIR = PACKAGE_DIR / "static"
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 
 
-def _percent(value: float | None, digits: int = 0) -> str:
-    return "–" if value is None else f"{100 * value:.{digits}f}%"
+def _messages(context) -> Messages:
+    """The language of the page being rendered: its request's (every page is rendered with its request)."""
+    request = context.get("request")
+    return messages_for(request) if request is not None else Messages(DEFAULT_LANGUAGE)
 
 
-def _file_size(size: int | None) -> str:
-    if size is None:
-        return "–"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
+@pass_context
+def _gettext(context, message: str) -> str:
+    return translations(_messages(context).language).gettext(message)
 
 
-def _significant(value: float, digits: int = 3) -> str:
-    """3 significant digits: distances and coordinates range from thousandths (random weights) to tens."""
-    return f"{value:.{digits}g}"
+@pass_context
+def _ngettext(context, singular: str, plural: str, n: int) -> str:
+    return translations(_messages(context).language).ngettext(singular, plural, n)
 
 
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.filters["significant"] = _significant
-templates.env.filters["percent"] = _percent
-templates.env.filters["file_size"] = _file_size
+def _formatter(name: str):
+    @pass_context
+    def formatter(context, value, *args):
+        return getattr(_messages(context), name)(value, *args)
+    return formatter
+
+
+templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                                           extensions=["jinja2.ext.i18n"]))
+# newstyle: `_("%(n)s photos", n=3)` formats and escapes its variables; a literal % is written %%.
+templates.env.install_gettext_callables(_gettext, _ngettext, newstyle=True)
+for _name in ("percent", "significant", "file_size", "number", "datetime", "kind"):
+    templates.env.filters[_name] = _formatter(_name)
+templates.env.globals["LANGUAGES"] = LANGUAGES
+templates.env.globals["language"] = pass_context(lambda context: _messages(context).language)
+templates.env.globals["colour_name"] = pass_context(lambda context, name: colour(_messages(context), name))
+templates.env.globals["verdict"] = pass_context(lambda context, answer: verdict(_messages(context), answer))
 
 
 def get_settings(request: Request) -> Settings:
@@ -49,3 +62,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
+
+
+def get_messages(request: Request) -> Messages:
+    """The request's language (cookie, then Accept-Language), for the strings a handler writes itself."""
+    return messages_for(request)

@@ -8,8 +8,11 @@ once when Content-Length already says so), before the app sees a byte too many.
 from __future__ import annotations
 
 import json
+from http.cookies import CookieError, SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .i18n import COOKIE, Messages, negotiate
 
 _BODYLESS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 
@@ -34,9 +37,18 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _message(self) -> str:
-        megabytes = self.max_bytes / (1024 * 1024)
-        return f"the upload is larger than the {megabytes:g} MB limit: send a smaller photo"
+    def _message(self, scope: Scope) -> str:
+        """In the language the request asks for (its `lang` cookie, then Accept-Language)."""
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope.get("headers", ())}
+        cookies = SimpleCookie()
+        try:
+            cookies.load(headers.get("cookie", ""))
+        except CookieError:
+            pass
+        cookie = cookies[COOKIE].value if COOKIE in cookies else None
+        t = Messages(negotiate(cookie, headers.get("accept-language")))
+        return t.gettext("the upload is larger than the %(size)s MB limit: send a smaller photo",
+                         size=t.number(self.max_bytes / (1024 * 1024)))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in _BODYLESS:
@@ -49,7 +61,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    for message in _json_response(413, self._message()):
+                    for message in _json_response(413, self._message(scope)):
                         await send(message)
                     return
         received = 0
@@ -75,7 +87,7 @@ class BodySizeLimit:
         except _BodyTooLarge:
             if started:  # too late for a clean answer; the server closes the connection
                 raise
-            for message in _json_response(413, self._message()):
+            for message in _json_response(413, self._message(scope)):
                 await send(message)
 
 

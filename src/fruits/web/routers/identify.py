@@ -18,6 +18,7 @@ from ...run_output import thumbnail_jpeg
 from ..catalog import Catalog
 from ..dependencies import get_catalog, templates
 from ..errors import message_for, status_for
+from ..i18n import messages_for
 from ..uploads import photo_from_body
 
 router = APIRouter(tags=["identify"])
@@ -62,7 +63,7 @@ async def identify_form(request: Request, catalog: Catalog = Depends(get_catalog
     try:
         photo, answer = await _identify(request, catalog)
     except FruitsError as exc:
-        return _page(request, catalog, status_for(exc), error=message_for(exc))
+        return _page(request, catalog, status_for(exc), error=message_for(exc, messages_for(request)))
     # Shown back to the user inside this one response (a data: URI), re-encoded without metadata; not kept.
     preview = "data:image/jpeg;base64," + base64.b64encode(
         await run_in_threadpool(thumbnail_jpeg, photo, 320)).decode("ascii")

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from .. import charts
 from ..catalog import SORTS, Catalog, ImageFilter
-from ..dependencies import get_catalog, templates
+from ..dependencies import get_catalog, get_messages, templates
+from ..i18n import Messages
 
 router = APIRouter(tags=["images"])
 api = APIRouter(prefix="/api", tags=["images"])
@@ -26,7 +27,7 @@ _BRIGHTNESS_EDGES = np.linspace(0.0, 1.0, 21)
 _HUE_EDGES = np.linspace(0.0, 360.0, 25)
 
 
-def _fraction(text: str | None, name: str) -> float | None:
+def _fraction(text: str | None, name: str, t: Messages) -> float | None:
     """Form selects send '' for "any"; anything else must be a fraction from 0 to 1."""
     if text is None or text.strip() == "":
         return None
@@ -35,36 +36,39 @@ def _fraction(text: str | None, name: str) -> float | None:
     except ValueError:
         value = math.nan
     if not 0.0 <= value <= 1.0:
-        raise HTTPException(422, f"bad {name} {text!r}: give a fraction from 0 to 1 (0.9 means 90%)")
+        raise HTTPException(422, t.gettext("bad %(name)s %(value)r: give a fraction from 0 to 1 (0.9 means 90%%)",
+                                           name=name, value=text))
     return value
 
 
-def _choice(text: str | None, allowed, name: str) -> str | None:
+def _choice(text: str | None, allowed, name: str, t: Messages) -> str | None:
     if not text:
         return None
     if text not in allowed:
-        raise HTTPException(422, f"bad {name} {text!r}: choose one of {', '.join(map(str, allowed))}")
+        raise HTTPException(422, t.gettext("bad %(name)s %(value)r: choose one of %(choices)s", name=name,
+                                           value=text, choices=", ".join(map(str, allowed))))
     return text
 
 
-def image_filter(catalog: Catalog = Depends(get_catalog), label: str | None = None, split: str | None = None,
-                 predicted: str | None = None, min_score: str | None = None, max_score: str | None = None,
-                 mistakes: str | None = None, sort: str | None = None) -> ImageFilter:
+def image_filter(catalog: Catalog = Depends(get_catalog), t: Messages = Depends(get_messages),
+                 label: str | None = None, split: str | None = None, predicted: str | None = None,
+                 min_score: str | None = None, max_score: str | None = None, mistakes: str | None = None,
+                 sort: str | None = None) -> ImageFilter:
     return ImageFilter(
-        label=_choice(label, catalog.labels, "label"),
-        split=_choice(split, catalog.splits, "split"),
-        predicted=_choice(predicted, catalog.classes, "predicted"),
-        min_score=_fraction(min_score, "min_score"),
-        max_score=_fraction(max_score, "max_score"),
+        label=_choice(label, catalog.labels, "label", t),
+        split=_choice(split, catalog.splits, "split", t),
+        predicted=_choice(predicted, catalog.classes, "predicted", t),
+        min_score=_fraction(min_score, "min_score", t),
+        max_score=_fraction(max_score, "max_score", t),
         mistakes=(mistakes or "").lower() in ("1", "true", "on", "yes"),
-        sort=_choice(sort, SORTS, "sort") or "name",
+        sort=_choice(sort, SORTS, "sort", t) or "name",
     )
 
 
-def _page(rows: np.ndarray, page: int, size: int) -> tuple[np.ndarray, int]:
+def _page(rows: np.ndarray, page: int, size: int, t: Messages) -> tuple[np.ndarray, int]:
     pages = max(1, math.ceil(len(rows) / size))
     if page < 1 or page > pages:
-        raise HTTPException(404, f"no page {page}: there are {pages}")
+        raise HTTPException(404, t.gettext("no page %(page)s: there are %(pages)s", page=page, pages=pages))
     return rows[(page - 1) * size : page * size], pages
 
 
@@ -83,11 +87,11 @@ def _with_urls(item: dict) -> dict:
 
 @router.get("/images", response_class=HTMLResponse)
 def browse(request: Request, page: int = 1, query: ImageFilter = Depends(image_filter),
-           catalog: Catalog = Depends(get_catalog)):
+           catalog: Catalog = Depends(get_catalog), t: Messages = Depends(get_messages)):
     rows = catalog.search(query)
-    shown, pages = _page(rows, page, catalog.settings.page_size)
+    shown, pages = _page(rows, page, catalog.settings.page_size, t)
     return templates.TemplateResponse(request, "browse.html", {
-        "query": query, "items": [catalog.summary(int(r)) for r in shown], "total": len(rows),
+        "query": query, "items": [catalog.summary(int(r), t) for r in shown], "total": len(rows),
         "all_total": len(catalog.run.images), "page": page, "pages": pages,
         "labels": catalog.labels,
         "classes": catalog.classes, "splits": catalog.splits,
@@ -98,63 +102,65 @@ def browse(request: Request, page: int = 1, query: ImageFilter = Depends(image_f
 
 @api.get("/images")
 def list_images(page: int = 1, per_page: int = 100, query: ImageFilter = Depends(image_filter),
-                catalog: Catalog = Depends(get_catalog)):
+                catalog: Catalog = Depends(get_catalog), t: Messages = Depends(get_messages)):
     if not 1 <= per_page <= 1000:
-        raise HTTPException(422, "bad per_page: give 1 to 1000")
+        raise HTTPException(422, t.gettext("bad per_page: give 1 to 1000"))
     rows = catalog.search(query)
-    shown, pages = _page(rows, page, per_page)
+    shown, pages = _page(rows, page, per_page, t)
     return {"total": len(rows), "page": page, "pages": pages,
-            "items": [_with_urls(catalog.summary(int(r))) for r in shown]}
+            "items": [_with_urls(catalog.summary(int(r), t)) for r in shown]}
 
 
-def _detail(catalog: Catalog, row: int) -> dict:
+def _detail(catalog: Catalog, row: int, t: Messages) -> dict:
     description = catalog.photos.description(row)
-    neighbours = [{**_with_urls(catalog.summary(r)), "distance": d} for r, d in catalog.neighbours(row)]
+    neighbours = [{**_with_urls(catalog.summary(r, t)), "distance": d} for r, d in catalog.neighbours(row)]
     coords = catalog.run.images.coords[row]
-    return {**_with_urls(catalog.summary(row)),
+    return {**_with_urls(catalog.summary(row, t)),
             "description": description.to_dict() if description else None,
             "pca_coordinates": [float(f"{c:.4g}") for c in coords[:5]],
             "neighbours": neighbours,
-            "card": catalog.facts.card(catalog.run.images.labels[row] or catalog.summary(row)["predicted"])}
+            "card": catalog.facts.card(catalog.run.images.labels[row] or str(catalog.assessment.predicted[row]))}
 
 
 @api.get("/images/{image_id}")
-def image_detail(image_id: str, catalog: Catalog = Depends(get_catalog)):
-    return _detail(catalog, catalog.row(image_id))
+def image_detail(image_id: str, catalog: Catalog = Depends(get_catalog), t: Messages = Depends(get_messages)):
+    return _detail(catalog, catalog.row(image_id), t)
 
 
-def _comparison_charts(catalog: Catalog, row: int) -> dict[str, dict]:
+def _comparison_charts(catalog: Catalog, row: int, t: Messages) -> dict[str, dict]:
     images = catalog.run.images
     label = images.labels[row]
     predicted = str(catalog.assessment.predicted[row])
     group = images.labels == label if label is not None else catalog.assessment.predicted == predicted
-    group_name = f"photos labelled {label}" if label is not None else f"photos predicted {predicted}"
+    group_name = (t.gettext("photos labelled %(label)s", label=label) if label is not None
+                  else t.gettext("photos predicted %(label)s", label=predicted))
     neighbour_rows = catalog.all_neighbour_rows(row)
     measures = catalog.measures()
     brightness, hue = measures["brightness"], measures["hue"]
     score = catalog.assessment.score
     return {
-        "gauge": charts.score_gauge(float(score[row])),
-        "score": charts.distribution("Score", score, float(score[row]), score[group], group_name,
-                                     score[neighbour_rows], _SCORE_EDGES, "score of the predicted class (%)",
-                                     percent_axis=True),
-        "brightness": charts.distribution("Brightness", brightness, brightness[row], brightness[group], group_name,
-                                          brightness[neighbour_rows], _BRIGHTNESS_EDGES, "mean brightness (%)",
-                                          percent_axis=True),
-        "colour": charts.distribution("Colour", hue, hue[row], hue[group], group_name, hue[neighbour_rows],
-                                      _HUE_EDGES, "hue of the dominant colour (°)",
-                                      bar_colours=charts.hue_colours(_HUE_EDGES)),
-        "map": charts.pca_map(images.coords, images.labels, catalog.classes, row, neighbour_rows,
+        "gauge": charts.score_gauge(float(score[row]), t),
+        "score": charts.distribution(t.gettext("Score"), score, float(score[row]), score[group], group_name,
+                                     score[neighbour_rows], _SCORE_EDGES,
+                                     t.gettext("score of the predicted class (%%)"), t, percent_axis=True),
+        "brightness": charts.distribution(t.gettext("Brightness"), brightness, brightness[row], brightness[group],
+                                          group_name, brightness[neighbour_rows], _BRIGHTNESS_EDGES,
+                                          t.gettext("mean brightness (%%)"), t, percent_axis=True),
+        "colour": charts.distribution(t.gettext("Colour"), hue, hue[row], hue[group], group_name,
+                                      hue[neighbour_rows], _HUE_EDGES, t.gettext("hue of the dominant colour (°)"),
+                                      t, bar_colours=charts.hue_colours(_HUE_EDGES)),
+        "map": charts.pca_map(images.coords, images.labels, catalog.facts.kind_for, row, neighbour_rows,
                               catalog.settings.map_points, catalog.run.projection.explained_variance_ratio,
-                              images.ids),
+                              images.ids, t),
     }
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
-def item_page(request: Request, image_id: str, catalog: Catalog = Depends(get_catalog)):
+def item_page(request: Request, image_id: str, catalog: Catalog = Depends(get_catalog),
+              t: Messages = Depends(get_messages)):
     row = catalog.row(image_id)
     return templates.TemplateResponse(request, "item.html", {
-        "item": _detail(catalog, row), "charts": _comparison_charts(catalog, row), "k": catalog.k,
+        "item": _detail(catalog, row, t), "charts": _comparison_charts(catalog, row, t), "k": catalog.k,
         "k_pca": catalog.run.projection.k,
     })
 

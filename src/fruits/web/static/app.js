@@ -3,12 +3,31 @@
 (function () {
   "use strict";
 
+  // On a phone a long legend (the map's kinds) would squeeze the plot and run over the axis title: lay it out
+  // in two columns under the axis title, and make the figure taller by the rows it needs.
+  function fitLegend(figure, width) {
+    var layout = figure.layout || {};
+    var named = (figure.data || []).filter(function (trace) { return trace.name && trace.showlegend !== false; });
+    if (width >= 600 || !layout.legend || named.length <= 4) return;
+    var rows = Math.ceil(named.length / 2);
+    var margin = Object.assign({ t: 16, b: 44 }, layout.margin || {});
+    var below = 56;  // room for the axis title under the plot
+    margin.b = below + 20 * rows + 8;
+    layout.height = (layout.height || 420) + 20 * rows;
+    var plotHeight = layout.height - margin.t - margin.b;
+    layout.margin = margin;
+    layout.legend = { orientation: "h", x: 0, xanchor: "left", y: -below / plotHeight, yanchor: "top",
+                      entrywidth: 0.5, entrywidthmode: "fraction", itemsizing: "constant" };
+    figure.layout = layout;
+  }
+
   function drawPlots() {
     if (typeof Plotly === "undefined") return;
     document.querySelectorAll('script[type="application/json"][data-plot]').forEach(function (node) {
       var target = document.getElementById(node.getAttribute("data-plot"));
       if (!target) return;
       var figure = JSON.parse(node.textContent);
+      fitLegend(figure, target.clientWidth);
       var config = Object.assign({ responsive: true, displaylogo: false }, figure.config || {});
       // A responsive plot takes its container's size: give the container the figure's height, or the plot
       // overflows a short box and covers what follows it.
@@ -38,15 +57,18 @@
         var file = input.files && input.files[0];
         if (!file) return;
         if (file.size > limit) {
-          problem.textContent = "This photo is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " +
-            (limit / 1048576).toFixed(0) + " MB. Please send a smaller one.";
+          // The sentence comes from the page, in its language; only the numbers are filled in here.
+          var decimal = form.getAttribute("data-decimal") || ".";
+          problem.textContent = form.getAttribute("data-message-too-large")
+            .replace("{size}", (file.size / 1048576).toFixed(1).replace(".", decimal))
+            .replace("{limit}", (limit / 1048576).toFixed(0));
           problem.hidden = false;
           input.value = "";
           return;
         }
         // Shown from the phone's memory; nothing is uploaded until "Identify".
         preview.src = URL.createObjectURL(file);
-        preview.alt = "the photo you chose";
+        preview.alt = form.getAttribute("data-message-chosen");
         preview.hidden = false;
       });
     });
@@ -54,11 +76,45 @@
       var chosen = Array.prototype.some.call(inputs, function (i) { return i.files && i.files.length; });
       if (!chosen) {
         event.preventDefault();
-        problem.textContent = "Take or choose a photo first.";
+        problem.textContent = form.getAttribute("data-message-none");
         problem.hidden = false;
       }
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawPlots(); setUpUpload(); });
+  // The home page's "find a fruit" box: filters the table as one types (the form still works without script).
+  function fold(text) {
+    return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function setUpKindFilter() {
+    var input = document.getElementById("kind-filter");
+    if (!input) return;
+    var groups = document.querySelectorAll("table.counts tbody.kind");
+    var empty = document.getElementById("kind-filter-empty");
+    function apply() {
+      // Every word typed must start a word of the row, as the server's filter (routers/home.py) does.
+      var wanted = fold(input.value).split(/\s+/).filter(Boolean);
+      var shown = 0;
+      groups.forEach(function (group) {
+        var rows = group.querySelectorAll("tr.label-row");
+        var visible = 0;
+        rows.forEach(function (row) {
+          var words = row.getAttribute("data-search").split(/\s+/);
+          var match = wanted.every(function (w) {
+            return words.some(function (word) { return word.indexOf(w) === 0; });
+          });
+          row.hidden = !match;
+          if (match) visible += 1;
+        });
+        group.hidden = visible === 0;
+        shown += visible;
+      });
+      if (empty) empty.hidden = shown > 0;
+    }
+    input.addEventListener("input", apply);
+    apply();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawPlots(); setUpUpload(); setUpKindFilter(); });
 })();

@@ -66,12 +66,14 @@ figures: $(STAMP) $(FIGURES_RUN)/manifest.json docs/figures/benchmark.json
 	$(PY) docs/make_montage.py --shared $(SHARED)
 
 # The defence deck: docs/slides.md (Marp) -> docs/slides.html, next to docs/figures/ so its images resolve.
-# marp-cli is pinned in package.json / package-lock.json; HTML output needs no browser.
+# marp-cli is pinned in package.json / package-lock.json; HTML output needs no browser. The "preuve d'exécution"
+# slide is written first from the newest run report in docs/evidence/ (docs/make_evidence.py).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
 slides: node_modules/.installed
+	$(PYTHON) docs/make_evidence.py
 	npx marp --html --allow-local-files docs/slides.md -o docs/slides.html
 
 clean:

@@ -126,11 +126,11 @@ def benchmark_table(bench: Path, path: Path) -> None:
             "référence" if name == "keras-loop" else f"{r.get('max_abs_diff', float('nan')):.1e}",
             decimal(r["wall_s"], 1),
         ])
-    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.45 * len(rows)))
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(rows)))
     ax.axis("off")
     table = ax.table(cellText=rows, colLabels=header, loc="center", cellLoc="center")
     table.auto_set_font_size(False)
-    table.set_fontsize(12)
+    table.set_fontsize(13)
     table.scale(1, 1.5)
     table.auto_set_column_width(list(range(len(header))))  # the engine names are long
     ax.set_title(f"Extraction des caractéristiques : {thousands(data['images'])} images en {data['image_size']} px, "

@@ -83,7 +83,7 @@ def grocery_montage(fruits360: Path, grocery: Path, path: Path) -> None:
     plt.close(fig)
 
 
-def screens(folder: Path, path: Path, height: int = 1100) -> list[str]:
+def screens(folder: Path, path: Path, height: int = 640) -> list[str]:
     """The first `height` pixels of each screenshot, side by side with a white gap (nothing if there are none)."""
     shots = sorted(folder.glob("*.png"))
     if not shots:

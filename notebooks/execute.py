@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--no-save", action="store_true", help="execute only; leave the saved notebook as it is")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--save-as", type=Path, default=NOTEBOOK, help="where to save the executed notebook")
     args = parser.parse_args()
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
@@ -62,8 +63,8 @@ def main() -> None:
     if injected is not None:
         notebook.cells.remove(injected)
     if not args.no_save:
-        nbformat.write(notebook, NOTEBOOK)
-        print(f"saved {NOTEBOOK.relative_to(ROOT)} with its outputs", file=sys.stderr)
+        nbformat.write(notebook, args.save_as)
+        print(f"saved {args.save_as} with its outputs", file=sys.stderr)
 
 
 if __name__ == "__main__":

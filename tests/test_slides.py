@@ -49,3 +49,47 @@ def test_no_slide_refers_to_a_missing_figure():
     assert images
     missing = [image for image in images if not (SLIDES.parent / image).is_file()]
     assert not missing, f"docs/slides.md shows figures that do not exist: {missing}"
+
+
+def _run_evidence(tmp_path, reports):
+    import subprocess
+    import sys
+
+    slides = tmp_path / "slides.md"
+    slides.write_text("# Preuve\n\n<!-- evidence:start -->\nold\n<!-- evidence:end -->\n", encoding="utf-8")
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    for name, report in reports.items():
+        (evidence / name).write_text(report, encoding="utf-8")
+    subprocess.run([sys.executable, str(ROOT / "docs" / "make_evidence.py"), "--evidence", str(evidence),
+                    "--slides", str(slides)], check=True, capture_output=True)
+    return slides.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("reports", [{}, {"notes.json": "not json"}, {"other.json": '{"k": 3}'}],
+                         ids=["none", "not-json", "not-a-run-report"])
+def test_the_evidence_slide_says_not_yet_run_without_a_run_report(tmp_path, reports):
+    text = _run_evidence(tmp_path, reports)
+    assert "Pas encore exécuté sur AWS" in text
+    assert "old" not in text
+
+
+def test_the_evidence_slide_shows_the_newest_run_report(tmp_path):
+    import json
+
+    def report(cluster, generated, state):
+        return json.dumps({
+            "cluster_id": cluster, "release": "emr-7.9.0", "region": "eu-west-3", "generated_at": generated,
+            "instances": [{"role": "MASTER", "type": "m5.xlarge", "count": 1},
+                          {"role": "CORE", "type": "m5.xlarge", "count": 2}],
+            "phases_s": {"startup_provisioning_and_bootstrap": 900.0, "step_running": 600.0, "cluster_total": 1620.0},
+            "step": {"state": state, "state_reason": None},
+            "manifest": {"status": "succeeded", "n_features": 14820, "n_errors": 0, "k": 7},
+            "cost": {"estimate_usd": 0.37},
+        })
+
+    text = _run_evidence(tmp_path, {"a.json": report("j-OLD", "2026-12-01T10:00:00+00:00", "FAILED"),
+                                    "b.json": report("j-NEW", "2026-12-02T10:00:00+00:00", "COMPLETED")})
+    assert "j-NEW" in text and "j-OLD" not in text
+    assert "Exécuté sur AWS" in text and "eu-west-3" in text and "14820 photos" in text
+    assert "Pas encore" not in text

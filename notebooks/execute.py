@@ -5,6 +5,8 @@
 The kernel runs from the project root, so the parameter cell's relative paths (`../shared/...`, `out/...`) mean
 the same as on the command line. `--set` overrides a parameter the way papermill does: a cell inserted after the
 one tagged `parameters`, removed again before saving, so the saved notebook keeps its own parameter cell.
+The libraries' log lines on stderr (TensorFlow, absl, XNNPACK, the JVM) are left out of the saved notebook; our
+own lines (`fruits: ...`) and every result are kept.
 """
 
 from __future__ import annotations
@@ -40,6 +42,19 @@ def override_cell(assignments: list[str]) -> str:
     return "\n".join(lines)
 
 
+def is_library_noise(output) -> bool:
+    """A stderr stream with none of our own `fruits:` lines (TensorFlow, absl, XNNPACK, JVM warnings)."""
+    if output.get("output_type") != "stream" or output.get("name") != "stderr":
+        return False
+    return not any(line.startswith("fruits:") for line in output.get("text", "").splitlines())
+
+
+def drop_library_noise(notebook) -> None:
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [output for output in cell.outputs if not is_library_noise(output)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
@@ -63,6 +78,7 @@ def main() -> None:
     if injected is not None:
         notebook.cells.remove(injected)
     if not args.no_save:
+        drop_library_noise(notebook)
         nbformat.write(notebook, args.save_as)
         print(f"saved {args.save_as} with its outputs", file=sys.stderr)
 

@@ -22,11 +22,9 @@ START, END = "<!-- evidence:start -->", "<!-- evidence:end -->"
 NOT_YET = """\
 **Pas encore exécuté sur AWS.** Aucun rapport d'exécution dans `docs/evidence/`.
 
-- Ce qui est prouvé sans AWS : la chaîne complète en local (notebook, 14 820 photos), les requêtes AWS contre un
-  simulateur (moto) et `--dry-run`
-- Ce que montrera cette diapositive après le premier `fruits cloud run` : l'identifiant du cluster, la région, les
-  machines, la durée de chaque phase mesurée par EMR, l'état du traitement, le manifeste (photos, k) et le coût
-"""
+- Ce qui est prouvé sans AWS : la chaîne complète en local (notebook, 14 820 photos), les requêtes AWS contre un simulateur (moto) et `--dry-run`
+- Ce que montrera cette diapositive après le premier `fruits cloud run` : l'identifiant du cluster, la région, les machines, la durée de chaque phase mesurée par EMR, l'état du traitement, le manifeste (photos, k) et le coût
+"""  # noqa: E501 - one line per bullet: Marp turns a newline inside a bullet into a line break
 
 
 def newest_report(folder: Path) -> tuple[Path, dict] | None:

@@ -6,8 +6,8 @@
   white background), with its folder name;
 - montage_grocery.png: Fruits-360 next to phone photos of the same kinds from the GroceryStore set (shelves,
   crates, bags), the contrast the identify service meets on real photos.
-- screens.png: the top of each dashboard screenshot of docs/figures/screenshots/ (taken by the browser test,
-  phone-sized and tall), side by side, so a slide can show them at a readable size.
+- screens.png: the top of up to three phone-sized dashboard screenshots of docs/figures/screenshots/ (taken by
+  the browser test), French ones first, side by side, so a slide can show them at a readable size.
 The choice is deterministic (evenly spaced classes, first file by name), so a re-run draws the same pictures.
 `make figures` runs it.
 """
@@ -83,9 +83,19 @@ def grocery_montage(fruits360: Path, grocery: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def pick_screens(folder: Path, most: int = 3) -> list[Path]:
+    """Phone-sized screenshots (a slide fits three side by side), French ones first; an English one is left out
+    when its French version (same name + `-fr`) exists."""
+    phone = [shot for shot in sorted(folder.glob("*.png")) if Image.open(shot).width <= 600]
+    stems = {shot.stem for shot in phone}
+    french = [shot for shot in phone if shot.stem.endswith("-fr")]
+    others = [shot for shot in phone if not shot.stem.endswith("-fr") and f"{shot.stem}-fr" not in stems]
+    return (french + others)[:most]
+
+
 def screens(folder: Path, path: Path, height: int = 640) -> list[str]:
-    """The first `height` pixels of each screenshot, side by side with a white gap (nothing if there are none)."""
-    shots = sorted(folder.glob("*.png"))
+    """The first `height` pixels of the chosen screenshots, side by side with a white gap (none: nothing)."""
+    shots = pick_screens(folder)
     if not shots:
         return []
     tops = [Image.open(shot).convert("RGB") for shot in shots]

@@ -3,8 +3,9 @@
     python notebooks/execute.py [--set NAME=PYTHON_VALUE ...] [--no-save] [--timeout SECONDS]
 
 The kernel runs from the project root, so the parameter cell's relative paths (`../shared/...`, `out/...`) mean
-the same as on the command line. `--set` overrides a parameter the way papermill does: a cell inserted after the
-one tagged `parameters`, removed again before saving, so the saved notebook keeps its own parameter cell.
+the same as on the command line. `--set` overrides a parameter the way papermill does: a cell tagged
+`injected-parameters` inserted after the one tagged `parameters`, and kept in the saved notebook, so that the saved
+outputs say which parameters made them.
 The libraries' log lines on stderr (TensorFlow, absl, XNNPACK, the JVM) are left out of the saved notebook; our
 own lines (`fruits: ...`) and every result are kept.
 """
@@ -64,6 +65,8 @@ def main() -> None:
     args = parser.parse_args()
 
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    # A previous run's overrides do not carry over: this run uses the parameter cell and its own --set only.
+    notebook.cells = [cell for cell in notebook.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
     index = parameter_index(notebook)
     injected = None
     if args.set:
@@ -75,8 +78,6 @@ def main() -> None:
                             resources={"metadata": {"path": str(ROOT)}})
     client.execute()
     print(f"executed {NOTEBOOK.relative_to(ROOT)} in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    if injected is not None:
-        notebook.cells.remove(injected)
     if not args.no_save:
         drop_library_noise(notebook)
         nbformat.write(notebook, args.save_as)

@@ -34,7 +34,7 @@ def test_the_deck_quotes_code_for_the_broadcast_the_udf_and_the_pca():
     quoted = "\n".join(line for _source, lines in quoted_blocks() for line in lines)
     assert "sparkContext.broadcast(" in quoted
     assert "@pandas_udf" in quoted
-    assert "PCA(" in quoted
+    assert "eigh(" in quoted
 
 
 @pytest.mark.parametrize("source, lines", quoted_blocks(), ids=lambda value: value if isinstance(value, str) else "")

@@ -7,6 +7,7 @@
       pca_csv/        CSV with a header: path, label, split, pc_1 ... pc_k
       errors/         Parquet: path, reason
       pca_model/      Parquet, one row: k, dim, mean, components (k x d), explained_variance_ratio (d)
+      inputs/         Parquet: path, length, modification_time of every photo listed (for --incremental)
       _fruits_output  marker: this folder belongs to fruits (a re-run may replace it)
 """
 
@@ -24,7 +25,8 @@ PCA = "pca"
 PCA_CSV = "pca_csv"
 ERRORS = "errors"
 PCA_MODEL = "pca_model"
-RESULT_DIRS = (FEATURES, PCA, PCA_CSV, ERRORS, PCA_MODEL)
+INPUTS = "inputs"
+RESULT_DIRS = (FEATURES, PCA, PCA_CSV, ERRORS, PCA_MODEL, INPUTS)
 MANIFEST_VERSION = 1
 
 REQUIRED_MANIFEST_KEYS = (

@@ -70,6 +70,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--master", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, else local[*])")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="write into a non-empty OUTPUT that holds no fruits run")
+    parser.add_argument("--incremental", nargs="?", const="on", choices=("on", "strict", "off"),
+                        help="reuse the features of the finished run in OUTPUT for the photos whose path, size and "
+                             "modification time are unchanged; featurize only new and changed ones. When nothing "
+                             "can be reused (other model, no finished run) a full run says why; "
+                             "--incremental=strict exits 2 instead")
     parser.add_argument("--threads", type=int, help="threads per inference call (default: cores of one Spark task)")
     parser.add_argument("--arrow-batch-rows", type=int, help="rows per Arrow batch sent to Python (default: 512)")
     parser.add_argument("--conf", type=parse_conf, action="append", metavar="KEY=VALUE",
@@ -87,7 +92,7 @@ def add_parser(subparsers) -> None:
 def config_from_args(args: argparse.Namespace):
     flags = {key: getattr(args, key, None) for key in (
         "input", "output", "weights", "image_size", "variance", "k", "master", "engine", "batch_size",
-        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows")}
+        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows", "incremental")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
     if getattr(args, "s3a", False):
@@ -135,6 +140,10 @@ def handle(args: argparse.Namespace) -> int:
         if ours:
             spark.stop()
     timings = manifest["timings_s"]
+    reuse = manifest.get("incremental")
+    if reuse and reuse["mode"] == "incremental":
+        print(f"incremental: {reuse['reused']} reused, {reuse['new']} new, {reuse['changed']} changed, "
+              f"{reuse['retried']} retried, {reuse['removed']} removed", file=sys.stdout)
     print(
         f"done: {manifest['n_features']} of {manifest['n_input']} images featurized, {manifest['n_errors']} errors, "
         f"k={manifest['k']} components keep {manifest['cumulative_variance']:.4f} of the variance\n"

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import __version__, outputs
+from . import incremental
 from ..config import RunConfig
+from ..errors import NoImagesError, PipelineError
 from ..model import FEATURE_DIM
 from ..storage import join
 from .featurize import warm_up_workers
@@ -33,6 +35,7 @@ from .steps import (
     prepare_output,
     resolve_locations,
     write_manifest,
+    write,
     write_pca_outputs,
 )
 
@@ -114,7 +117,21 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     configure_session(spark, config)
     input_uri, output_uri = resolve_locations(spark, config)
     check_input(fs, input_uri)
-    prepare_output(fs, output_uri, config.overwrite)
+    # --incremental: the previous run stays untouched (manifest included) until the new one is complete.
+    previous, why_full = None, "--incremental not given"
+    if config.incremental != "off":
+        previous, why_full = incremental.find_previous(fs, output_uri, config)
+
+    def full_run(reason: str) -> None:
+        if config.incremental == "strict":
+            raise incremental.NotReusableError(f"--incremental=strict: nothing in OUTPUT can be reused: {reason}")
+        if config.incremental != "off":
+            stage(f"--incremental: full run, nothing reused: {reason}")
+        prepare_output(fs, output_uri, config.overwrite)
+        incremental.discard_staging(fs, output_uri)
+
+    if previous is None:
+        full_run(why_full)
     uris = output_uris(output_uri)
 
     stage(f"[1/5] loading weights ({config.weights_spec.describe()}) on the driver and broadcasting them, "
@@ -127,10 +144,21 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
         model = broadcast_model(spark, config, fs)
         discovered, t_discover = listing.result()
     warm_up.join()
+    if previous is not None:
+        why_full = incremental.check_weights(previous, model.weights.sha256)
+        if why_full:
+            previous = None
+            full_run(why_full)
     t_prepared = time.monotonic()
 
-    stage(f"[2/5] featurizing {discovered.n_input} images (engine {config.engine}, {config.image_size}px)")
-    counts = featurize_to_output(spark, discovered, model, config, uris)
+    if previous is None:
+        stage(f"[2/5] featurizing {discovered.n_input} images (engine {config.engine}, {config.image_size}px)")
+        incremental.write_input_index(discovered.files, uris[outputs.INPUTS])
+        counts = featurize_to_output(spark, discovered, model, config, uris)
+        reuse = incremental.IncrementalCounts("full", why_full, new=counts.n_input)
+    else:
+        counts, reuse, uris = _featurize_incrementally(spark, config, discovered, model, previous, output_uri,
+                                                       stage)
     t_featurized = time.monotonic()
     log.info("featurized %d images, %d errors (%.1f s)", counts.n_features, counts.n_errors,
              t_featurized - t_prepared)
@@ -159,6 +187,41 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
         "total": time.monotonic() - t_start,
     }
     manifest = build_manifest(spark, config, input_uri, output_uri, model, counts, fit, labels, started_at, timings)
+    if config.incremental != "off":
+        manifest["incremental"] = reuse.to_dict()
     stage(f"[5/5] writing {join(output_uri, outputs.MANIFEST)}")
-    write_manifest(fs, output_uri, manifest)
+    if previous is None:
+        write_manifest(fs, output_uri, manifest)
+    else:
+        t_commit = time.monotonic()
+        incremental.commit(spark, fs, output_uri, manifest)
+        log.info("swapped the new outputs in (%.2f s)", time.monotonic() - t_commit)
     return manifest
+
+
+def _featurize_incrementally(spark, config: RunConfig, discovered, model: BroadcastModel,
+                             previous: incremental.Previous, output_uri: str, stage):
+    """Plan (join with the previous run), featurize what is new or changed into OUTPUT/_incremental/."""
+    incremental.discard_staging(HadoopFS(spark), output_uri)
+    staged = incremental.staging_uris(output_uri)
+    the_plan = incremental.plan(spark, discovered.files, discovered.n_input, previous)
+    try:
+        c = the_plan.counts
+        stage(f"[2/5] featurizing {len(the_plan.todo_paths) + len(the_plan.empty_paths)} of {discovered.n_input} "
+              f"images: {c['new']} new, {c['changed']} changed, {c['retried']} retried (errors before); "
+              f"{c['reused']} reused, {c['removed']} removed (engine {config.engine}, {config.image_size}px)")
+        write(the_plan.index().write.mode("overwrite"), "parquet", staged[outputs.INPUTS])
+        result = incremental.featurize_plan(spark, the_plan, previous, model, config, staged)
+    finally:
+        the_plan.release()
+    counts = FeaturizeResult(discovered.n_input, result.n_features, result.n_errors, result.counters)
+    if counts.n_input != counts.n_features + counts.n_errors:
+        raise PipelineError(f"accounting broke: {counts.n_input} inputs != {counts.n_features} features + "
+                            f"{counts.n_errors} errors")
+    if counts.n_features < 2:
+        raise NoImagesError(f"only {counts.n_features} of {counts.n_input} images could be decoded, PCA needs at "
+                            f"least 2; the reasons are in {staged[outputs.ERRORS]}")
+    reuse = incremental.IncrementalCounts(
+        "incremental", None, reused=c["reused"], new=c["new"], changed=c["changed"], retried=c["retried"],
+        removed=c["removed"], previous_started_at=previous.manifest.get("started_at"))
+    return counts, reuse, {**output_uris(output_uri), **staged}

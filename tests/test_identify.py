@@ -23,6 +23,7 @@ from fruits.identify import (
 )
 from fruits.identify import service as identify_service
 from fruits.images import decode_and_resize
+from fruits.outputs import WeightsInfo
 from fruits.run_output import open_run_output
 from tests import bad_images
 
@@ -67,11 +68,17 @@ def test_every_fruits360_class_maps_to_a_known_kind():
     assert all(facts.kind_for(name) in facts.kinds for name in document["classes"])
 
 
-def test_weights_spec_comes_from_the_manifest():
-    assert weights_spec_for({"weights": {"spec": "/m/w.weights.h5"}}).location == "/m/w.weights.h5"
-    assert weights_spec_for({"weights": {"spec": "auto", "source": "auto->random:0"}}).describe() == "random:0"
-    assert weights_spec_for({"weights": {"spec": "auto", "source": "imagenet"}}).kind == "imagenet"
-    assert weights_spec_for({"weights": {"spec": "random:3"}}).seed == 3
+def test_weights_spec_comes_from_the_manifest(synthetic_run):
+    manifest = open_run_output(str(synthetic_run)).manifest
+
+    def spec_for(spec, source=""):
+        return weights_spec_for(dataclasses.replace(manifest, weights=WeightsInfo(spec=spec, source=source,
+                                                                                   sha256="0" * 64)))
+
+    assert spec_for("/m/w.weights.h5").location == "/m/w.weights.h5"
+    assert spec_for("auto", "auto->random:0").describe() == "random:0"
+    assert spec_for("auto", "imagenet").kind == "imagenet"
+    assert spec_for("random:3").seed == 3
 
 
 # --- identify on the synthetic run ----------------------------------------------------------------------------
@@ -111,7 +118,7 @@ def test_the_predictor_is_built_once_per_process(synthetic_identifier, monkeypat
 
 def test_changed_weights_are_refused(synthetic_identifier):
     run = synthetic_identifier.run
-    manifest = {**run.manifest, "weights": {**run.manifest["weights"], "sha256": "0" * 64}}
+    manifest = dataclasses.replace(run.manifest, weights=dataclasses.replace(run.manifest.weights, sha256="0" * 64))
     tampered = Identifier.for_run(dataclasses.replace(run, manifest=manifest))
     with pytest.raises(WeightsError, match="changed since `fruits run`"):
         tampered.identify(run.read_image(0))

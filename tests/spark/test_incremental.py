@@ -85,16 +85,16 @@ def grown(spark, synthetic_photos, tmp_path_factory):
 
 def test_manifest_counts_what_was_reused_new_changed_and_removed(grown):
     manifest, first = grown["manifest"], grown["first_manifest"]
-    reuse = manifest["incremental"]
-    assert reuse["mode"] == "incremental" and reuse["reason"] is None
-    assert (reuse["new"], reuse["changed"], reuse["retried"], reuse["removed"]) == (grown["n_later"], 2, 0, 1)
-    assert reuse["reused"] == first["n_input"] - 3
-    assert manifest["n_input"] == first["n_input"] - 1 + grown["n_later"] == grown["full_manifest"]["n_input"]
-    assert (manifest["n_features"], manifest["n_errors"]) == (manifest["n_input"] - 1, 1)
-    assert json.loads((grown["output"] / "manifest.json").read_text()) == manifest
-    assert reuse["previous_started_at"] == first["started_at"]
-    # one model build per worker that featurized, and only the photos to do went through the CNN
-    assert manifest["featurize_counters"]["arrow_batches"] >= 1
+    reuse = manifest.incremental
+    assert reuse.mode == "incremental" and reuse.reason is None
+    assert (reuse.new, reuse.changed, reuse.retried, reuse.removed) == (grown["n_later"], 2, 0, 1)
+    assert reuse.reused == first.n_input - 3
+    assert manifest.n_input == first.n_input - 1 + grown["n_later"] == grown["full_manifest"].n_input
+    assert reuse.reused + reuse.new + reuse.changed + reuse.retried == manifest.n_input
+    assert (manifest.n_features, manifest.n_errors) == (manifest.n_input - 1, 1)
+    assert json.loads((grown["output"] / "manifest.json").read_text()) == manifest.to_dict()
+    assert reuse.previous_started_at == first.started_at
+    assert {"featurize", "pca", "write", "total"} <= set(manifest.timings_s)
 
 
 def test_reused_features_are_bit_identical_to_the_first_run(grown):
@@ -118,21 +118,21 @@ def test_removed_and_unreadable_photos_lose_their_features(grown):
     assert grown["deleted"] not in now and grown["unreadable"] not in now
     errors = pd.read_parquet(grown["output"] / "errors")
     assert list(errors["path"]) == [grown["unreadable"]]
-    inputs = pd.read_parquet(grown["output"] / "inputs")
-    assert len(inputs) == grown["manifest"]["n_input"] and grown["deleted"] not in set(inputs["path"])
+    listing = pd.read_parquet(grown["output"] / "listing")
+    assert len(listing) == grown["manifest"].n_input and grown["deleted"] not in set(listing["path"])
 
 
 def test_pca_is_the_full_runs_up_to_sign(grown):
-    assert grown["manifest"]["k"] == grown["full_manifest"]["k"]
+    assert grown["manifest"].k == grown["full_manifest"].k
     paths, incremental = pca_by_path(grown["output"])
     full_paths, full = pca_by_path(grown["full"])
     assert paths == full_paths
     signs = np.sign(np.sum(incremental * full, axis=0))
     np.testing.assert_allclose(incremental * signs, full, atol=1e-3)
-    np.testing.assert_allclose(grown["manifest"]["cumulative_variance"], grown["full_manifest"]["cumulative_variance"],
+    np.testing.assert_allclose(grown["manifest"].cumulative_variance, grown["full_manifest"].cumulative_variance,
                                rtol=1e-6)
     csv = pd.concat(pd.read_csv(part) for part in (grown["output"] / "pca_csv").glob("part-*.csv"))
-    assert len(csv) == grown["manifest"]["n_features"]
+    assert len(csv) == grown["manifest"].n_features
     assert not (grown["output"] / "_incremental").exists()
 
 
@@ -140,18 +140,33 @@ def test_the_swapped_in_output_opens_with_the_readers(grown):
     from fruits.run_output.reader import open_run_output
 
     opened = open_run_output(str(grown["output"]))
-    assert len(opened.images) == grown["manifest"]["n_features"]
+    assert len(opened.images) == grown["manifest"].n_features
 
 
-def test_an_unchanged_folder_reuses_everything(spark, synthetic_photos, tmp_path):
+@pytest.fixture(scope="module")
+def base_run(spark, synthetic_photos, tmp_path_factory):
+    """One finished run on the synthetic photos; each test works on a copy of it."""
+    output = tmp_path_factory.mktemp("base") / "out"
+    run_fixture_pipeline(spark, synthetic_photos, output, **FAST)
+    return output
+
+
+@pytest.fixture
+def previous_run(base_run, tmp_path):
     output = tmp_path / "out"
-    first = run_fixture_pipeline(spark, synthetic_photos, output, **FAST)
-    before = features_by_path(output)
-    again = run_fixture_pipeline(spark, synthetic_photos, output, incremental="on", **FAST)
-    reuse = again["incremental"]
-    assert (reuse["reused"], reuse["new"], reuse["changed"], reuse["removed"]) == (first["n_input"], 0, 0, 0)
-    assert again["featurize_counters"]["arrow_batches"] == 0
-    after = features_by_path(output)
+    shutil.copytree(base_run, output)
+    return output
+
+
+def test_an_unchanged_folder_reuses_everything(synthetic_photos, previous_run, capsys):
+    before = features_by_path(previous_run)
+    code, out, _ = run_cli(capsys, "run", str(synthetic_photos), str(previous_run), "--incremental",
+                           "--weights", "random:0", "--image-size", "64", "--k", "4")
+    assert code == 0
+    assert f"incremental: {len(before)} reused, 0 new, 0 changed, 0 retried, 0 removed" in out
+    manifest = json.loads((previous_run / "manifest.json").read_text())
+    assert manifest["featurize_counters"]["arrow_batches"] == 0  # the CNN saw no photo
+    after = features_by_path(previous_run)
     assert {path: vector.tobytes() for path, vector in after.items()} == {
         path: vector.tobytes() for path, vector in before.items()}
 
@@ -165,7 +180,11 @@ def _delete_manifest(output):
 
 
 def _pre_incremental_run(output):
-    shutil.rmtree(output / "inputs")
+    shutil.rmtree(output / "listing")
+
+
+def _foreign_manifest(output):
+    (output / "manifest.json").write_text('{"manifest_version": 1, "status": "succeeded"}')
 
 
 @pytest.mark.parametrize(
@@ -177,47 +196,52 @@ def _pre_incremental_run(output):
         (None, {"max_bytes": 10_000_000}, "another --max-bytes"),
         (_delete_features, {}, "features/ is missing (deleted by hand?)"),
         (_delete_manifest, {}, "no finished run (no manifest.json)"),
-        (_pre_incremental_run, {}, "inputs/ is missing"),
+        (_foreign_manifest, {}, "manifest_version"),
+        (_pre_incremental_run, {}, "listing/ is missing"),
     ],
-    ids=["image-size", "weights", "engine", "limits", "features-deleted", "no-manifest", "no-index"],
+    ids=["image-size", "weights", "engine", "limits", "features-deleted", "no-manifest", "old-manifest", "no-listing"],
 )
-def test_nothing_reusable_means_a_full_run_that_says_why(spark, synthetic_photos, tmp_path, spoil, overrides,
-                                                       reason):
-    output = tmp_path / "out"
-    run_fixture_pipeline(spark, synthetic_photos, output, **FAST)
+def test_why_nothing_can_be_reused(spark, synthetic_photos, previous_run, spoil, overrides, reason):
+    from fruits.config import RunConfig
+    from fruits.model import WeightsSpec, load_weights
+    from fruits.spark.hadoop_fs import HadoopFS
+    from fruits.spark.incremental import check_weights, find_previous
+
     if spoil:
-        spoil(output)
-    said = []
+        spoil(previous_run)
+    config = RunConfig(input=str(synthetic_photos), output=str(previous_run), incremental="on",
+                       **{**FAST, **overrides})
+    previous, why = find_previous(HadoopFS(spark), f"file://{previous_run}", config)
+    if previous is not None:
+        why = check_weights(previous, load_weights(WeightsSpec.parse(config.weights), config.image_size).sha256)
+    assert reason in why and "\n" not in why
+
+
+def test_features_deleted_by_hand_means_a_full_run_that_says_why(spark, synthetic_photos, previous_run):
     from fruits.config import RunConfig
     from fruits.spark.job import run_pipeline
 
-    config = RunConfig(input=str(synthetic_photos), output=str(output), incremental="on", **{**FAST, **overrides})
+    _delete_features(previous_run)
+    said = []
+    config = RunConfig(input=str(synthetic_photos), output=str(previous_run), incremental="on", **FAST)
     manifest = run_pipeline(config, spark, on_stage=said.append)
-    assert manifest["incremental"]["mode"] == "full" and reason in manifest["incremental"]["reason"]
-    assert manifest["incremental"]["new"] == manifest["n_input"]
+    assert manifest.incremental.mode == "full" and "features/ is missing" in manifest.incremental.reason
+    assert manifest.incremental.new == manifest.n_input and manifest.incremental.reused == 0
     lines = [line for line in said if "nothing reused" in line]
-    assert len(lines) == 1 and reason in lines[0] and "\n" not in lines[0]
+    assert len(lines) == 1 and "features/ is missing (deleted by hand?)" in lines[0]
+    assert len(features_by_path(previous_run)) == manifest.n_features
 
 
-def test_strict_refuses_with_exit_2_and_leaves_the_previous_run(spark, synthetic_photos, tmp_path, capsys):
-    output = tmp_path / "out"
-    run_fixture_pipeline(spark, synthetic_photos, output, **FAST)
-    manifest_before = (output / "manifest.json").read_bytes()
-    code, _, err = run_cli(capsys, "run", str(synthetic_photos), str(output), "--incremental=strict",
+def test_strict_refuses_with_exit_2_and_leaves_the_previous_run(spark, synthetic_photos, previous_run, tmp_path,
+                                                              capsys):
+    manifest_before = (previous_run / "manifest.json").read_bytes()
+    code, _, err = run_cli(capsys, "run", str(synthetic_photos), str(previous_run), "--incremental=strict",
                            "--weights", "random:0", "--image-size", "32", "--k", "4")
     assert code == 2
     assert "--incremental=strict" in err and "another image size (64 then, 32 now)" in err
-    assert (output / "manifest.json").read_bytes() == manifest_before
+    assert (previous_run / "manifest.json").read_bytes() == manifest_before
     with pytest.raises(NotReusableError, match="no finished run"):
         run_fixture_pipeline(spark, synthetic_photos, tmp_path / "empty", incremental="strict", **FAST)
-
-
-def test_cli_prints_the_counts(spark, synthetic_photos, tmp_path, capsys):
-    output = tmp_path / "out"
-    args = [str(synthetic_photos), str(output), "--weights", "random:0", "--image-size", "64", "--k", "4"]
-    assert run_cli(capsys, "run", *args)[0] == 0
-    code, out, _ = run_cli(capsys, "run", *args, "--incremental")
-    assert code == 0 and "incremental: 40 reused, 0 new, 0 changed, 0 retried, 0 removed" in out
 
 
 @pytest.mark.slow
@@ -261,5 +285,5 @@ def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark
     assert len(open_run_output(str(output)).images) == len(features_before)
 
     manifest = run_fixture_pipeline(spark, photos, output, incremental="on", **FAST)
-    assert (manifest["incremental"]["new"], manifest["incremental"]["reused"]) == (300, len(features_before))
+    assert (manifest.incremental.new, manifest.incremental.reused) == (300, len(features_before))
     assert not (output / "_incremental").exists()

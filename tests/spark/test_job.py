@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fruits.errors import InputNotFoundError, NoImagesError, OutputError, WeightsError
+from fruits.outputs import parse_manifest
 from tests import bad_images
 from tests.conftest import run_fixture_pipeline
 
@@ -41,8 +42,8 @@ def test_awkward_files_do_not_stop_the_job_and_every_file_is_accounted_for(awkwa
     output, manifest = awkward_run
     n_bad = sum(1 for _, ok in bad_images.CASES.values() if not ok)
     n_ok = 4 + sum(1 for _, ok in bad_images.CASES.values() if ok)
-    assert manifest["n_input"] == n_ok + n_bad  # notes.txt is not an image file
-    assert (manifest["n_features"], manifest["n_errors"]) == (n_ok, n_bad)
+    assert manifest.n_input == n_ok + n_bad  # notes.txt is not an image file
+    assert (manifest.n_features, manifest.n_errors) == (n_ok, n_bad)
     errors = pd.read_parquet(output / "errors")
     reasons = {path.rsplit("/", 1)[1]: reason for path, reason in zip(errors["path"], errors["reason"])}
     assert set(reasons) == {name for name, (_, ok) in bad_images.CASES.items() if not ok}
@@ -59,17 +60,17 @@ def test_awkward_files_do_not_stop_the_job_and_every_file_is_accounted_for(awkwa
 
 def test_outputs_have_the_promised_schemas(awkward_run):
     output, manifest = awkward_run
-    k = manifest["k"]
+    k = manifest.k
     assert pq.read_schema(next((output / "features").glob("*.parquet"))).names == ["path", "label", "split", "features"]
     pca = pd.read_parquet(output / "pca")
     assert list(pca.columns) == ["path", "label", "split", "pca"] and pca["pca"].map(len).eq(k).all()
     csv = pd.concat(pd.read_csv(part) for part in (output / "pca_csv").glob("part-*.csv"))
     assert list(csv.columns) == ["path", "label", "split"] + [f"pc_{i}" for i in range(1, k + 1)]
-    assert len(csv) == manifest["n_features"]
+    assert len(csv) == manifest.n_features
     model = pd.read_parquet(output / "pca_model")
     assert model["k"][0] == k and len(model["mean"][0]) == 1280 and len(model["explained_variance_ratio"][0]) == 1280
     on_disk = json.loads((output / "manifest.json").read_text())
-    assert on_disk == manifest
+    assert on_disk == manifest.to_dict() and parse_manifest((output / "manifest.json").read_text()) == manifest
     assert on_disk["n_input"] == on_disk["n_features"] + on_disk["n_errors"]
     assert set(on_disk["timings_s"]) >= {"featurize", "pca", "write"}
     assert len(on_disk["weights"]["sha256"]) == 64 and on_disk["versions"]["spark"]
@@ -79,7 +80,7 @@ def test_rerun_replaces_the_outputs(spark, synthetic_photos, tmp_path):
     output = tmp_path / "out"
     first = run_fixture_pipeline(spark, synthetic_photos, output, **FAST)
     second = run_fixture_pipeline(spark, synthetic_photos, output, **{**FAST, "k": 2})
-    assert (first["k"], second["k"]) == (4, 2)
+    assert (first.k, second.k) == (4, 2)
     assert pd.read_parquet(output / "pca")["pca"].map(len).eq(2).all()
 
 

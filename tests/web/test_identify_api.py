@@ -199,7 +199,7 @@ def test_changed_weights_make_identify_503_and_leave_the_dashboard_up(catalog, t
     from fruits.web.catalog import Catalog
 
     run = catalog.run
-    manifest = {**run.manifest, "weights": {**run.manifest["weights"], "sha256": "f" * 64}}
+    manifest = dataclasses.replace(run.manifest, weights=dataclasses.replace(run.manifest.weights, sha256="f" * 64))
     tampered = Catalog(dataclasses.replace(run, manifest=manifest), catalog.settings)
     with TestClient(create_app(catalog.settings, tampered)) as other:
         response = other.post("/api/identify", content=test_photo, headers={"content-type": "image/jpeg"})

@@ -139,18 +139,18 @@ def handle(args: argparse.Namespace) -> int:
     finally:
         if ours:
             spark.stop()
-    timings = manifest["timings_s"]
-    reuse = manifest.get("incremental")
-    if reuse and reuse["mode"] == "incremental":
-        print(f"incremental: {reuse['reused']} reused, {reuse['new']} new, {reuse['changed']} changed, "
-              f"{reuse['retried']} retried, {reuse['removed']} removed", file=sys.stdout)
+    timings = manifest.timings_s
+    reuse = manifest.incremental
+    if reuse and reuse.mode == "incremental":
+        print(f"incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
+              f"{reuse.retried} retried, {reuse.removed} removed", file=sys.stdout)
     print(
-        f"done: {manifest['n_features']} of {manifest['n_input']} images featurized, {manifest['n_errors']} errors, "
-        f"k={manifest['k']} components keep {manifest['cumulative_variance']:.4f} of the variance\n"
+        f"done: {manifest.n_features} of {manifest.n_input} images featurized, {manifest.n_errors} errors, "
+        f"k={manifest.k} components keep {manifest.cumulative_variance:.4f} of the variance\n"
         f"timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items()) + "\n"
-        f"outputs: {manifest['output']} (manifest.json, features/, pca/, pca_csv/, errors/, pca_model/)",
+        f"outputs: {manifest.output} (manifest.json, features/, pca/, pca_csv/, errors/, pca_model/)",
         file=sys.stdout,
     )
-    if manifest["weights"].get("warning"):
-        print(f"WARNING: {manifest['weights']['warning']}", file=sys.stderr)
+    if manifest.weights.warning:
+        print(f"WARNING: {manifest.weights.warning}", file=sys.stderr)
     return 0

@@ -24,6 +24,7 @@ from ..errors import ImageDecodeError, WeightsError
 from ..extract import extract_features
 from ..images import ImageLimits
 from ..model import WeightsSpec, load_weights, validate_image_size
+from ..outputs import Manifest
 from ..run_output import RunOutput
 from .facts import FruitFacts
 from .metadata import JPEG_MAGIC, PNG_MAGIC, strip_metadata
@@ -42,12 +43,12 @@ class UnreadablePhotoError(ImageDecodeError):
 # --- the run's predictor, built once per process --------------------------------------------------------------
 
 
-def weights_spec_for(manifest: dict) -> WeightsSpec:
+def weights_spec_for(manifest: Manifest) -> WeightsSpec:
     """The weights the run used. `auto` is resolved to what it became (imagenet, or random:0 offline)."""
-    weights = manifest["weights"]
-    spec = str(weights.get("spec") or weights.get("source") or "")
+    weights = manifest.weights
+    spec = str(weights.spec or weights.source or "")
     if spec == "auto":
-        source = str(weights.get("source") or "")
+        source = str(weights.source or "")
         spec = source[len("auto->"):] if source.startswith("auto->") else (source or "imagenet")
     return WeightsSpec.parse(spec)
 
@@ -70,9 +71,9 @@ def default_threads() -> int:
 
 def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
     manifest = run.manifest
-    engine = str(manifest["engine"])
-    image_size = validate_image_size(int(manifest["image_size"]))
-    expected = str(manifest["weights"].get("sha256") or "")
+    engine = manifest.engine
+    image_size = validate_image_size(manifest.image_size)
+    expected = manifest.weights.sha256
     key = (engine, image_size, expected)
     with _BUILD_LOCK:
         model = _MODELS.get(key)
@@ -143,11 +144,8 @@ class Identifier:
         self.classifier = classifier
         self.reference_rows = reference_rows
         self.facts = facts or FruitFacts.load()
-        limit_values = run.manifest.get("limits") or {}
-        self.limits = limits or ImageLimits(
-            max_bytes=int(limit_values.get("max_bytes", ImageLimits().max_bytes)),
-            max_pixels=int(limit_values.get("max_pixels", ImageLimits().max_pixels)),
-        )
+        self.limits = limits or ImageLimits(max_bytes=run.manifest.limits.max_bytes,
+                                            max_pixels=run.manifest.limits.max_pixels)
         self.threads = threads
 
     @classmethod
@@ -167,7 +165,7 @@ class Identifier:
         data = strip_metadata(data)
         model = run_model(self.run, self.threads)
         with model.lock:
-            extraction = extract_features([data], model.predictor, int(self.run.manifest["image_size"]), self.limits)
+            extraction = extract_features([data], model.predictor, self.run.manifest.image_size, self.limits)
         if extraction.features[0] is None:
             raise UnreadablePhotoError(f"cannot read this photo: {extraction.errors[0]}")
         return self.run.projection.project(extraction.features[0])
@@ -192,8 +190,8 @@ class Identifier:
                       "distance": float(d)} for row, d in zip(similar_rows, result.neighbours.distances[0])],
             card=self.facts.card(best_label),
             coordinates=[float(c) for c in coords[:3]],
-            model={"engine": self.run.manifest["engine"], "image_size": int(self.run.manifest["image_size"]),
-                   "weights_sha256": self.run.manifest["weights"].get("sha256")},
+            model={"engine": self.run.manifest.engine, "image_size": self.run.manifest.image_size,
+                   "weights_sha256": self.run.manifest.weights.sha256},
         )
 
     def _name(self, label: str) -> str:

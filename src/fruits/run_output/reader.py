@@ -46,7 +46,7 @@ class ImageTable:
 @dataclass(frozen=True)
 class RunOutput:
     location: str
-    manifest: dict
+    manifest: outputs.Manifest
     projection: Projection
     images: ImageTable
     store: Store = field(repr=False)
@@ -84,15 +84,15 @@ def open_run_output(location: str, store: Store | None = None) -> RunOutput:
     manifest = outputs.parse_manifest(store.read_bytes(manifest_location, max_bytes=16 * 1024 * 1024),
                                       where=manifest_location)
     projection = _load_projection(store, storage.join(base, outputs.PCA_MODEL))
-    if projection.k != int(manifest["k"]):
+    if projection.k != manifest.k:
         raise RunOutputError(
-            f"{location}: pca_model/ has k={projection.k} but the manifest says k={manifest['k']}; "
+            f"{location}: pca_model/ has k={projection.k} but the manifest says k={manifest.k}; "
             "the OUTPUT mixes two runs, re-run `fruits run`"
         )
     images = _load_images(store, storage.join(base, outputs.PCA), projection.k)
-    if len(images) != int(manifest["n_features"]):
+    if len(images) != manifest.n_features:
         raise RunOutputError(
-            f"{location}: pca/ holds {len(images)} images but the manifest says {manifest['n_features']}; "
+            f"{location}: pca/ holds {len(images)} images but the manifest says {manifest.n_features}; "
             "the OUTPUT is incomplete, re-run `fruits run`"
         )
     return RunOutput(location=location, manifest=manifest, projection=projection, images=images, store=store)

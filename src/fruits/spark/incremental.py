@@ -2,9 +2,9 @@
 
 What is reused, and why path + size + modification time (not a content hash)
 -------------------------------------------------------------------------
-Every run writes `inputs/` beside `features/`: path, length and modification time of every photo it listed
+Every run writes `listing/` beside `features/`: path, length and modification time of every photo it listed
 (read from Spark's `binaryFile` listing, which never opens a photo for these columns). An incremental run lists
-INPUT the same way and joins that listing with the previous `inputs/` on `path`, in Spark:
+INPUT the same way and joins that listing with the previous `listing/` on `path`, in Spark:
 
     same path, same length, same modification time, features in the previous run  -> reused (features copied)
     same path, other length or modification time                                  -> changed (featurized again)
@@ -28,7 +28,7 @@ executors.
 
 Atomicity
 ---------
-Nothing of the previous run is touched until the new one is complete: the new inputs/, features/, errors/, pca/,
+Nothing of the previous run is touched until the new one is complete: the new listing/, features/, errors/, pca/,
 pca_csv/ and pca_model/ are written under OUTPUT/_incremental/, then `commit` deletes the manifest, swaps each
 folder in with a Hadoop rename and writes the new manifest last. A failure or a kill before the commit leaves the
 previous run whole, with its manifest (the staging folder is removed by the next run). During the commit there is
@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .. import outputs
 from ..config import RunConfig
@@ -56,11 +56,11 @@ from .steps import write
 log = logging.getLogger("fruits")
 
 # Per photo of a run: path, length (bytes), modification_time (timestamp); what the next run compares with.
-INPUTS = outputs.INPUTS
+LISTING = outputs.LISTING
 # Where an incremental run writes its outputs before the swap (a leading "_": Spark readers skip it).
 STAGING = "_incremental"
 # The folders an incremental run writes and swaps in.
-SWAPPED_DIRS = (INPUTS, outputs.FEATURES, outputs.ERRORS, outputs.PCA, outputs.PCA_CSV, outputs.PCA_MODEL)
+SWAPPED_DIRS = (LISTING, outputs.FEATURES, outputs.ERRORS, outputs.PCA, outputs.PCA_CSV, outputs.PCA_MODEL)
 
 MODES = ("off", "on", "strict")
 
@@ -76,28 +76,11 @@ class Previous:
     """A finished run in OUTPUT whose features may be reused (its manifest and where its folders are)."""
 
     output_uri: str
-    manifest: dict
+    manifest: outputs.Manifest
 
     @property
     def weights_sha256(self) -> str:
-        return str(self.manifest["weights"].get("sha256"))
-
-
-@dataclass
-class IncrementalCounts:
-    """What the manifest says about an incremental run (all zero but `reason` for a fallback to a full run)."""
-
-    mode: str  # "incremental" or "full"
-    reason: str | None = None  # why nothing was reused, for a full run
-    reused: int = 0
-    new: int = 0
-    changed: int = 0
-    retried: int = 0
-    removed: int = 0
-    previous_started_at: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        return self.manifest.weights.sha256
 
 
 def normalise_mode(value) -> str:
@@ -134,15 +117,15 @@ def find_previous(fs: HadoopFS, output_uri: str, config: RunConfig) -> tuple[Pre
     except Exception as exc:  # noqa: BLE001 - unreachable bucket, permission denied: a full run will say more
         return None, f"cannot read the previous manifest: {str(exc).splitlines()[0][:200]}"
     checks = (
-        ("image size", manifest.get("image_size"), config.image_size),
-        ("engine", manifest.get("engine"), config.engine),
-        ("--max-bytes", (manifest.get("limits") or {}).get("max_bytes"), config.max_bytes),
-        ("--max-pixels", (manifest.get("limits") or {}).get("max_pixels"), config.max_pixels),
+        ("image size", manifest.image_size, config.image_size),
+        ("engine", manifest.engine, config.engine),
+        ("--max-bytes", manifest.limits.max_bytes, config.max_bytes),
+        ("--max-pixels", manifest.limits.max_pixels, config.max_pixels),
     )
     for what, before, now in checks:
         if before != now:
             return None, f"the previous run used another {what} ({before} then, {now} now)"
-    for name in (outputs.FEATURES, INPUTS):
+    for name in (outputs.FEATURES, LISTING):
         if not fs.exists(join(output_uri, name)):
             hint = " (deleted by hand?)" if name == outputs.FEATURES else " (a run made before incremental runs)"
             return None, f"the previous run's {name}/ is missing{hint}"
@@ -168,7 +151,7 @@ def input_index(files):
 
 
 def write_input_index(files, uri: str) -> None:
-    """inputs/ of a full run. Written before the photos are read: a photo rewritten in between gets an older
+    """listing/ of a full run. Written before the photos are read: a photo rewritten in between gets an older
     time here than the content featurized, so the next run featurizes it again (never the reverse)."""
     write(input_index(files).write.mode("overwrite"), "parquet", uri)
 
@@ -184,7 +167,7 @@ class Plan:
     empty_paths: list[str] = field(default_factory=list)  # zero-byte photos (error rows)
 
     def index(self):
-        """inputs/ of this run: every photo listed now, with the length and time it was compared with."""
+        """listing/ of this run: every photo listed now, with the length and time it was compared with."""
         from pyspark.sql import functions as F
 
         return self.classified.filter(F.col("status") != REMOVED).select("path", "length", "modification_time")
@@ -194,7 +177,7 @@ class Plan:
 
 
 def plan(spark, files, n_input: int, previous: Previous) -> Plan:
-    """Join the new listing with the previous run's inputs/, features/ and errors/ (in Spark)."""
+    """Join the new listing with the previous run's listing/, features/ and errors/ (in Spark)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -208,9 +191,9 @@ def plan(spark, files, n_input: int, previous: Previous) -> Plan:
         empty = spark.createDataFrame([(path, 0, None) for path in empty_paths],
                                       "path string, length long, modification_time timestamp")
         listed = listed.unionByName(empty)
-    before = spark.read.parquet(join(previous.output_uri, INPUTS)).select(
+    before = spark.read.parquet(join(previous.output_uri, LISTING)).select(
         "path", F.col("length").alias("length_before"), F.col("modification_time").alias("time_before"))
-    # A zero-byte photo of a previous full run is in its errors/, not in its inputs/.
+    # A zero-byte photo of a previous full run is in its errors/, not in its listing/.
     errors_before = (spark.read.parquet(join(previous.output_uri, outputs.ERRORS)).select("path")
                      .join(before.select("path"), "path", "left_anti")
                      .select("path", F.lit(None).cast("long").alias("length_before"),

@@ -6,13 +6,13 @@ discover (binaryFile) -> featurize (broadcast weights, pandas UDF) -> features/ 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from typing import Any
 
 from .. import __version__, outputs
 from . import incremental
@@ -62,44 +62,41 @@ def versions() -> dict[str, str]:
 
 def build_manifest(spark, config: RunConfig, input_uri: str, output_uri: str, model: BroadcastModel,
                    counts: FeaturizeResult, fit: PcaFit, labels: dict[str, int], started_at: str,
-                   timings: dict[str, float]) -> dict[str, Any]:
-    """What manifest.json says about a successful run (the readers rely on these keys)."""
+                   timings: dict[str, float]) -> outputs.Manifest:
+    """What manifest.json says about a successful run (the readers rely on these fields)."""
     projection = fit.projection
-    return {
-        "manifest_version": outputs.MANIFEST_VERSION,
-        "status": "succeeded",
-        "input": input_uri,
-        "output": output_uri,
-        "n_input": counts.n_input,
-        "n_features": counts.n_features,
-        "n_errors": counts.n_errors,
-        "labels": labels,
-        "k": projection.k,
-        "k_source": fit.k_source,
-        "variance_target": config.variance if config.k is None else None,
-        "cumulative_variance": projection.cumulative_variance,
-        "feature_dim": FEATURE_DIM,
-        "image_size": config.image_size,
-        "engine": config.engine,
-        "batch_size": model.spec.inference_batch_size,
-        "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels},
-        "weights": {
-            "spec": config.weights,
-            "source": model.weights.source,
-            "sha256": model.weights.sha256,
-            "file_sha256": model.weights.file_sha256,
-            "broadcast_bytes": model.weights.nbytes,
-            "warning": model.weights.warning,
-        },
-        # Measured on the workers: the model is built once per Python worker, not per batch or task.
-        "featurize_counters": counts.counters,
-        "broadcast": {"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
-        "versions": versions(),
-        "master": spark.sparkContext.master,
-        "started_at": started_at,
-        "finished_at": now(),
-        "timings_s": {name: round(seconds, 3) for name, seconds in timings.items()},
-    }
+    return outputs.Manifest(
+        inputs=(outputs.InputCounts(input_uri, counts.n_input, counts.n_features, counts.n_errors),),
+        output=output_uri,
+        n_input=counts.n_input,
+        n_features=counts.n_features,
+        n_errors=counts.n_errors,
+        labels=labels,
+        k=projection.k,
+        k_source=fit.k_source,
+        variance_target=config.variance if config.k is None else None,
+        cumulative_variance=projection.cumulative_variance,
+        feature_dim=FEATURE_DIM,
+        image_size=config.image_size,
+        engine=config.engine,
+        batch_size=model.spec.inference_batch_size,
+        limits=outputs.Limits(max_bytes=config.max_bytes, max_pixels=config.max_pixels),
+        weights=outputs.WeightsInfo(
+            spec=config.weights,
+            source=model.weights.source,
+            sha256=model.weights.sha256,
+            file_sha256=model.weights.file_sha256,
+            broadcast_bytes=model.weights.nbytes,
+            warning=model.weights.warning,
+        ),
+        featurize_counters=counts.counters,
+        broadcast={"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
+        versions=versions(),
+        master=spark.sparkContext.master,
+        started_at=started_at,
+        finished_at=now(),
+        timings_s={name: round(seconds, 3) for name, seconds in timings.items()},
+    )
 
 
 def _timed(function, *args):
@@ -107,7 +104,7 @@ def _timed(function, *args):
     return function(*args), time.monotonic() - started
 
 
-def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | None = None) -> outputs.Manifest:
     """Run the chain for `config` on `spark`; return the manifest that was written last to OUTPUT."""
     config = config.validated()
     stage = on_stage or (lambda message: log.info("%s", message))
@@ -153,9 +150,9 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
 
     if previous is None:
         stage(f"[2/5] featurizing {discovered.n_input} images (engine {config.engine}, {config.image_size}px)")
-        incremental.write_input_index(discovered.files, uris[outputs.INPUTS])
+        incremental.write_input_index(discovered.files, uris[outputs.LISTING])
         counts = featurize_to_output(spark, discovered, model, config, uris)
-        reuse = incremental.IncrementalCounts("full", why_full, new=counts.n_input)
+        reuse = outputs.IncrementalInfo("full", why_full, new=counts.n_input)
     else:
         counts, reuse, uris = _featurize_incrementally(spark, config, discovered, model, previous, output_uri,
                                                        stage)
@@ -188,7 +185,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     }
     manifest = build_manifest(spark, config, input_uri, output_uri, model, counts, fit, labels, started_at, timings)
     if config.incremental != "off":
-        manifest["incremental"] = reuse.to_dict()
+        manifest = dataclasses.replace(manifest, incremental=reuse)
     stage(f"[5/5] writing {join(output_uri, outputs.MANIFEST)}")
     if previous is None:
         write_manifest(fs, output_uri, manifest)
@@ -210,7 +207,7 @@ def _featurize_incrementally(spark, config: RunConfig, discovered, model: Broadc
         stage(f"[2/5] featurizing {len(the_plan.todo_paths) + len(the_plan.empty_paths)} of {discovered.n_input} "
               f"images: {c['new']} new, {c['changed']} changed, {c['retried']} retried (errors before); "
               f"{c['reused']} reused, {c['removed']} removed (engine {config.engine}, {config.image_size}px)")
-        write(the_plan.index().write.mode("overwrite"), "parquet", staged[outputs.INPUTS])
+        write(the_plan.index().write.mode("overwrite"), "parquet", staged[outputs.LISTING])
         result = incremental.featurize_plan(spark, the_plan, previous, model, config, staged)
     finally:
         the_plan.release()
@@ -221,7 +218,7 @@ def _featurize_incrementally(spark, config: RunConfig, discovered, model: Broadc
     if counts.n_features < 2:
         raise NoImagesError(f"only {counts.n_features} of {counts.n_input} images could be decoded, PCA needs at "
                             f"least 2; the reasons are in {staged[outputs.ERRORS]}")
-    reuse = incremental.IncrementalCounts(
+    reuse = outputs.IncrementalInfo(
         "incremental", None, reused=c["reused"], new=c["new"], changed=c["changed"], retried=c["retried"],
-        removed=c["removed"], previous_started_at=previous.manifest.get("started_at"))
+        removed=c["removed"], previous_started_at=previous.manifest.started_at)
     return counts, reuse, {**output_uris(output_uri), **staged}

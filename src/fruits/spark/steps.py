@@ -9,7 +9,6 @@ read and written by the executors.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import pickle
 from dataclasses import dataclass, field
@@ -222,9 +221,9 @@ def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, s
     return dict(sorted(((row["label"], row["count"]) for row in counts), key=lambda item: str(item[0])))
 
 
-def write_manifest(fs: HadoopFS, output_uri: str, manifest: dict) -> None:
+def write_manifest(fs: HadoopFS, output_uri: str, manifest: outputs.Manifest) -> None:
     """Last write of a run: its presence is what says the OUTPUT is complete."""
-    fs.write_bytes(join(output_uri, outputs.MANIFEST), (json.dumps(manifest, indent=2) + "\n").encode())
+    fs.write_bytes(join(output_uri, outputs.MANIFEST), manifest.to_json().encode())
 
 
 def write(writer, fmt: str, target: str) -> None:

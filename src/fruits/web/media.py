@@ -29,9 +29,8 @@ class PhotoUnavailable(FruitsError):
 class Photos:
     def __init__(self, run: RunOutput, workers: int = 8, thumbnails_kept: int = 2048):
         self.run = run
-        limits = run.manifest.get("limits") or {}
-        self.limits = ImageLimits(max_bytes=int(limits.get("max_bytes", ImageLimits().max_bytes)),
-                                  max_pixels=int(limits.get("max_pixels", ImageLimits().max_pixels)))
+        self.limits = ImageLimits(max_bytes=run.manifest.limits.max_bytes,
+                                  max_pixels=run.manifest.limits.max_pixels)
         self.workers = workers
         self._descriptions: dict[int, ImageDescription | None] = {}
         self._describe_all_lock = threading.Lock()

@@ -162,11 +162,11 @@ def stage(args) -> None:
 
     spark = build_spark_session("local[2]", "fruits levers")
     with tempfile.TemporaryDirectory(prefix="fruits-stage-") as out:
-        base = RunConfig(input=str(args.images), output=out, weights=str(args.weights),
+        base = RunConfig(inputs=(str(args.images),), output=out, weights=str(args.weights),
                          image_size=args.image_size, overwrite=True).validated()
         model = steps.broadcast_model(spark, base)
-        input_uri, output_uri = steps.resolve_locations(spark, base)
-        uris = steps.output_uris(output_uri)
+        locations = steps.resolve_locations(spark, base)
+        uris = steps.output_uris(locations.output)
         runs = [("warm-up (not timed)", ({}, {}))] + list(STAGE_SETTINGS.items())
         print("| setting | stage s | images/s |\n| --- | ---: | ---: |")
         for name, (fields, conf) in runs:
@@ -174,7 +174,7 @@ def stage(args) -> None:
             steps.configure_session(spark, config)
             for key, value in conf.items():
                 spark.conf.set(key, value)
-            discovered = steps.discover(spark, input_uri)
+            discovered = steps.discover(spark, locations.inputs)
             started = time.perf_counter()
             result = steps.featurize_to_output(spark, discovered, model, config, uris)
             seconds = time.perf_counter() - started

@@ -66,7 +66,8 @@ def run_fixture_pipeline(spark, input_dir, output_dir, **overrides):
     from fruits.config import RunConfig
     from fruits.spark.job import run_pipeline
 
-    config = RunConfig(input=str(input_dir), output=str(output_dir), **overrides)
+    inputs = input_dir if isinstance(input_dir, (list, tuple)) else [input_dir]
+    config = RunConfig(inputs=tuple(str(path) for path in inputs), output=str(output_dir), **overrides)
     return run_pipeline(config, spark)
 
 

@@ -3,7 +3,7 @@ import pytest
 from fruits.config import build_run_config, read_config_file
 from fruits.errors import UsageError
 
-BASE = {"input": "in", "output": "out"}
+BASE = {"inputs": ["in"], "output": "out"}
 
 
 def test_defaults():
@@ -38,7 +38,9 @@ def test_flags_beat_env_beat_file(tmp_path):
         ({"weights": " "}, {}, "--weights"),
         ({"master": " "}, {}, "--master"),
         ({}, {"FRUITS_IMAGE_SIZE": "big"}, "FRUITS_IMAGE_SIZE"),
-        ({"input": ""}, {}, "INPUT"),
+        ({"inputs": [""]}, {}, "INPUT"),
+        ({"inputs": []}, {}, "no INPUT"),
+        ({"inputs": ["a", " "]}, {}, "INPUT is empty"),
     ],
 )
 def test_bad_values_are_refused_with_the_flag_named(flags, env, message):

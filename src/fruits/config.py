@@ -37,7 +37,7 @@ ENV_PREFIX = "FRUITS_"
 class RunConfig:
     """Everything `fruits run` needs. Validated on construction by `validated()`."""
 
-    input: str
+    inputs: tuple[str, ...]  # one or more folders/URIs of photos, each photo keeps its label and split
     output: str
     weights: str = "imagenet"
     image_size: int = 224
@@ -73,8 +73,13 @@ class RunConfig:
 
 
     def validated(self) -> RunConfig:
-        if not self.input or not str(self.input).strip():
-            raise UsageError("INPUT is empty: give a folder or URI of images")
+        if isinstance(self.inputs, str):
+            raise TypeError("RunConfig.inputs is a tuple of locations, not one string")
+        if not self.inputs:
+            raise UsageError("no INPUT: give a folder or URI of images")
+        for location in self.inputs:
+            if not location or not str(location).strip():
+                raise UsageError("INPUT is empty: give a folder or URI of images")
         if not self.output or not str(self.output).strip():
             raise UsageError("OUTPUT is empty: give a folder or URI to write the results to")
         validate_image_size(self.image_size)
@@ -188,8 +193,10 @@ def build_run_config(
     spark_conf = dict(file_values.get("spark_conf", {}) or {})
     spark_conf.update(flags.get("spark_conf") or {})
     packages = tuple(file_values.get("packages", ()) or ()) + tuple(flags.get("packages") or ())
+    inputs = flags["inputs"] if "inputs" in flags else flags["input"]  # "input": one location (fruits cloud)
     config = RunConfig(
-        input=str(flags["input"]), output=str(flags["output"]), spark_conf=spark_conf, packages=packages
+        inputs=tuple(str(location) for location in ([inputs] if isinstance(inputs, str) else inputs)),
+        output=str(flags["output"]), spark_conf=spark_conf, packages=packages,
     )
     known = {f.name for f in fields(RunConfig)}
     return replace(config, **{k: v for k, v in values.items() if k in known}).validated()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from urllib.parse import urlparse
+
+from .errors import UsageError
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 # A Windows drive letter ("C:\\...") is not a URI scheme.
@@ -68,3 +71,33 @@ def split_s3(location: str) -> tuple[str, str]:
     if not is_s3(location) or not parsed.netloc:
         raise ValueError(f"not an s3:// URI: {location}")
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+def overlapping(locations: Sequence[str]) -> tuple[str, str, bool] | None:
+    """The first (a, b, same) of locations where b is a (same) or lies inside a, else None.
+
+    Local locations are compared by their real path (a symlink to a folder is that folder); other URIs by
+    their text, with trailing slashes ignored. Used to refuse an INPUT given twice or nested in another:
+    its photos would be featurized twice.
+    """
+    keys = [_comparable(location) for location in locations]
+    for i, outer in enumerate(keys):
+        for j, inner in enumerate(keys):
+            if i != j and (inner == outer and i < j or inner.startswith(outer.rstrip("/") + "/")):
+                return locations[i], locations[j], inner == outer
+    return None
+
+
+def refuse_overlapping(locations: Sequence[str]) -> None:
+    """UsageError when an INPUT is given twice or lies inside another (see `overlapping`)."""
+    clash = overlapping(locations)
+    if clash:
+        outer, inner, same = clash
+        where = "given twice" if same else f"inside INPUT {outer}"
+        raise UsageError(f"INPUT {inner} is {where}: its photos would be counted twice; give each folder once")
+
+
+def _comparable(location: str) -> str:
+    if is_local(location):
+        return "file://" + os.path.realpath(os.path.expanduser(local_path(location)))
+    return location.rstrip("/")

@@ -7,7 +7,7 @@ import pytest
 from fruits.engines import EngineSpec, prepare_payload
 from fruits.images import ImageLimits, decode_and_resize
 from fruits.model import WeightsSpec, load_weights
-from fruits.spark.discover import load_files, with_content
+from fruits.spark.discover import load_files, readable_photos
 from fruits.spark.featurize import FeaturizeCounters, featurize_images, make_featurize_udf
 from fruits.storage import local_path
 
@@ -38,7 +38,7 @@ def featurize(spark, photos, weights, engine, arrow_rows=512, partitions=None, c
     broadcast = spark.sparkContext.broadcast(payload)
     spec = EngineSpec(engine, SIZE, weights.sha256, threads=1, batch_size=8)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(arrow_rows))
-    images = with_content(load_files(spark, f"file://{photos}"), ImageLimits().max_bytes)
+    images = readable_photos(load_files(spark, f"file://{photos}"), ImageLimits().max_bytes)
     if partitions:
         images = images.repartition(partitions)
     counters = counters or FeaturizeCounters(spark)

@@ -210,7 +210,7 @@ def test_why_nothing_can_be_reused(spark, synthetic_photos, previous_run, spoil,
 
     if spoil:
         spoil(previous_run)
-    config = RunConfig(input=str(synthetic_photos), output=str(previous_run), incremental="on",
+    config = RunConfig(inputs=(str(synthetic_photos),), output=str(previous_run), incremental="on",
                        **{**FAST, **overrides})
     previous, why = find_previous(HadoopFS(spark), f"file://{previous_run}", config)
     if previous is not None:
@@ -224,7 +224,7 @@ def test_features_deleted_by_hand_means_a_full_run_that_says_why(spark, syntheti
 
     _delete_features(previous_run)
     said = []
-    config = RunConfig(input=str(synthetic_photos), output=str(previous_run), incremental="on", **FAST)
+    config = RunConfig(inputs=(str(synthetic_photos),), output=str(previous_run), incremental="on", **FAST)
     manifest = run_pipeline(config, spark, on_stage=said.append)
     assert manifest.incremental.mode == "full" and "features/ is missing" in manifest.incremental.reason
     assert manifest.incremental.new == manifest.n_input and manifest.incremental.reused == 0

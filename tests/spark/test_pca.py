@@ -40,3 +40,32 @@ def test_k_is_the_smallest_reaching_the_variance_target(features, target):
     assert cumulative[k - 1] >= target - 1e-9
     assert k == 1 or cumulative[k - 2] < target
     assert fit.k_source == "variance"
+
+
+def test_pca_output_equals_scikit_learn_transform_on_data_with_a_known_mean(spark, tmp_path):
+    """pca/ as the job writes it, on random data far from the origin: equal to scikit-learn's
+    `PCA.transform` up to the sign of each component (a correlation would ignore centring and scale), and
+    centred (column means ~0)."""
+    from fruits.spark.steps import write_pca_outputs
+
+    rng = np.random.default_rng(11)
+    n, dim, k = 300, 24, 6
+    mean = rng.uniform(5.0, 50.0, size=dim)  # far from 0: forgetting to centre would show
+    scales = np.linspace(6.0, 0.5, dim)  # distinct variances: well-separated components
+    x = (mean + rng.normal(size=(n, dim)) * scales).astype(np.float32)
+    frame = spark.createDataFrame(
+        pd.DataFrame({"path": [f"p{i:04d}" for i in range(n)], "label": "a", "split": None,
+                      "features": [row.tolist() for row in x]}),
+        "path string, label string, split string, features array<float>")
+    fit = fit_pca(frame, dim, 0.95, k=k)
+    uris = {name: str(tmp_path / name) for name in ("features", "pca", "pca_csv", "errors", "pca_model")}
+    write_pca_outputs(spark, frame, fit.projection, uris)
+    ours = pd.read_parquet(uris["pca"]).sort_values("path")
+    ours = np.stack(ours["pca"].to_numpy()).astype(np.float64)
+
+    theirs = SkPCA(n_components=k, svd_solver="full").fit(x.astype(np.float64)).transform(x.astype(np.float64))
+    signs = np.sign(np.sum(ours * theirs, axis=0))
+    assert np.all(signs != 0)
+    np.testing.assert_allclose(ours * signs, theirs, atol=2e-3)  # pca/ is float32: ~1e-6 relative
+    np.testing.assert_allclose(ours.mean(axis=0), 0.0, atol=2e-3)
+    np.testing.assert_allclose(fit.projection.mean, x.astype(np.float64).mean(axis=0), atol=1e-4)

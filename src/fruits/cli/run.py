@@ -1,4 +1,4 @@
-"""`fruits run INPUT OUTPUT`: the Spark pipeline (features, PCA, Parquet + CSV, manifest)."""
+"""`fruits run INPUT [INPUT ...] OUTPUT`: the Spark pipeline (features, PCA, Parquet + CSV, manifest)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from ..config import build_run_config, read_config_file
 from ..engines import DEFAULT_ENGINE, ENGINES
 from ..errors import InputNotFoundError, UsageError
 from ..model import check_weights_file
-from ..storage import is_local, local_path
+from ..storage import is_local, local_path, qualify, refuse_overlapping
+from .terminal import FeaturizeBar, QuietTerminal, log_file_for
 
 log = logging.getLogger("fruits")
 
@@ -60,11 +61,14 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="featurize photos with MobileNetV2 on Spark, reduce with PCA, write Parquet + CSV",
-        description="Read every .jpg/.jpeg/.png under INPUT (label = folder, split = Training/Test above it), "
+        description="Read every .jpg/.jpeg/.png under each INPUT (label = folder, split = Training/Test above it), "
         "compute MobileNetV2 features on Spark with weights broadcast from the driver, fit a PCA, and write "
         "features/, pca/, pca_csv/, errors/, pca_model/ and manifest.json under OUTPUT.",
     )
-    parser.add_argument("input", metavar="INPUT", help="folder or URI of photos (path, file://, s3://, s3a://, hdfs://)")
+    parser.add_argument("inputs", metavar="INPUT", nargs="+",
+                        help="folder or URI of photos (path, file://, s3://, s3a://, hdfs://); several are read as one "
+                             "set, each photo keeping its label and split (an INPUT given twice or inside another is "
+                             "refused)")
     parser.add_argument("output", metavar="OUTPUT", help="folder or URI to write the results to")
     add_run_options(parser)
     parser.add_argument("--master", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, else local[*])")
@@ -86,12 +90,14 @@ def add_parser(subparsers) -> None:
                              "pyspark's Hadoop and the S3A settings (credentials from the standard AWS chain; "
                              "AWS_ENDPOINT_URL is honoured); not needed on EMR")
     parser.add_argument("--config", metavar="FILE", help="TOML file with a [run] table of defaults for these flags")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the libraries' logs (TensorFlow, Spark, ...) here instead of OUTPUT/_logs/")
     parser.set_defaults(handler=handle)
 
 
 def config_from_args(args: argparse.Namespace):
     flags = {key: getattr(args, key, None) for key in (
-        "input", "output", "weights", "image_size", "variance", "k", "master", "engine", "batch_size",
+        "inputs", "output", "weights", "image_size", "variance", "k", "master", "engine", "batch_size",
         "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows", "incremental")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
@@ -110,9 +116,11 @@ def config_from_args(args: argparse.Namespace):
 def check_local_paths(config) -> None:
     """Typos in local paths fail in a second, before Spark and TensorFlow take their ten (the job checks
     the same again, for every kind of location)."""
-    if is_local(config.input) and not os.path.exists(local_path(config.input)):
-        raise InputNotFoundError.missing(config.input)
+    for location in config.inputs:
+        if is_local(location) and not os.path.exists(local_path(location)):
+            raise InputNotFoundError.missing(location)
     check_weights_file(config.weights_spec)
+    refuse_overlapping([qualify(location) for location in config.inputs])
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -120,13 +128,26 @@ def handle(args: argparse.Namespace) -> int:
     from ..spark.session import under_spark_submit
 
     # Bare paths are local only in local mode (under spark-submit on a cluster they mean HDFS).
-    if (config.master or ("yarn" if under_spark_submit() else "local")).startswith("local"):
+    local = (config.master or ("yarn" if under_spark_submit() else "local")).startswith("local")
+    if local:
         check_local_paths(config)
+    # On a cluster (spark-submit on EMR) the JVM was started before us and YARN keeps every log: nothing to move.
+    quiet = local and not getattr(args, "verbose", False)
+    log_path = log_file_for(config.output) if quiet else None
+    if log_path:
+        log.info("libraries' logs: %s (--verbose shows them here)", log_path)
+    with QuietTerminal(log_path) as terminal:
+        manifest = _run(config, FeaturizeBar(terminal.terminal) if log_path or sys.stderr.isatty() else None)
+    _summary(manifest)
+    return 0
+
+
+def _run(config, bar: FeaturizeBar | None):
     log.info("starting Spark (%s)", config.master or "spark-submit's master, else local[*]")
+    from pyspark.sql import SparkSession
+
     from ..spark.job import run_pipeline
     from ..spark.session import build_spark_session
-
-    from pyspark.sql import SparkSession
 
     # Inside a notebook or a test, reuse the caller's session and leave it running.
     ours = SparkSession.getActiveSession() is None
@@ -135,22 +156,39 @@ def handle(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - no Java, bad master URL, unresolvable packages
         raise UsageError(f"cannot start Spark with master {config.master!r}: {str(exc).splitlines()[0][:200]}") from None
     try:
-        manifest = run_pipeline(config, spark)
+        return run_pipeline(config, spark, on_stage=_stage_line(bar), on_progress=bar)
     finally:
+        if bar is not None:
+            bar.close()
         if ours:
             spark.stop()
-    timings = manifest.timings_s
-    reuse = manifest.incremental
-    if reuse and reuse.mode == "incremental":
-        print(f"incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
-              f"{reuse.retried} retried, {reuse.removed} removed", file=sys.stdout)
-    print(
+
+
+def _stage_line(bar: FeaturizeBar | None):
+    def say(message: str) -> None:
+        if bar is not None:
+            bar.close()  # the bar's line ends before the next stage's
+        log.info("%s", message)
+
+    return say
+
+
+def _summary(manifest) -> None:
+    lines = [
         f"done: {manifest.n_features} of {manifest.n_input} images featurized, {manifest.n_errors} errors, "
-        f"k={manifest.k} components keep {manifest.cumulative_variance:.4f} of the variance\n"
-        f"timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in timings.items()) + "\n"
+        f"k={manifest.k} components keep {manifest.cumulative_variance:.4f} of the variance",
+    ]
+    if len(manifest.inputs) > 1:
+        lines += [f"  {item.uri}: {item.n_features} of {item.n_input} featurized, {item.n_errors} errors"
+                  for item in manifest.inputs]
+    reuse = manifest.incremental
+    if reuse is not None and reuse.mode == "incremental":
+        lines.append(f"incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
+                     f"{reuse.retried} retried, {reuse.removed} removed")
+    lines += [
+        "timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in manifest.timings_s.items()),
         f"outputs: {manifest.output} (manifest.json, features/, pca/, pca_csv/, errors/, pca_model/)",
-        file=sys.stdout,
-    )
+    ]
+    print("\n".join(lines), file=sys.stdout)
     if manifest.weights.warning:
         print(f"WARNING: {manifest.weights.warning}", file=sys.stderr)
-    return 0

@@ -1,20 +1,16 @@
 """Discovery: the photos under INPUT as a DataFrame, read by Spark's `binaryFile` source on the executors.
 
-The folder is listed once (`load_files`); the listing, the content and the skipped-file check all reuse
-that one relation, so a bucket with millions of photos is not listed three times.
+The folder is listed once (`load_files`); the photos to read and the files too large to read both come from
+that one relation, so a bucket with millions of photos is not listed twice.
 """
 
 from __future__ import annotations
-
-from urllib.parse import unquote
 
 from ..layout import SPLITS
 
 # Hadoop glob: .jpg .jpeg .png in any letter case. Other files are not even opened.
 # Spark's file listing skips names starting with "_" or "." (its own metadata files), photos included.
 IMAGE_GLOB = "*.{[jJ][pP][gG],[jJ][pP][eE][gG],[pP][nN][gG]}"
-
-EMPTY_FILE_REASON = "empty file (0 bytes)"
 
 
 def load_files(spark, input_uri: str):
@@ -23,6 +19,10 @@ def load_files(spark, input_uri: str):
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
         .option("pathGlobFilter", IMAGE_GLOB)
+        # A photo deleted after the listing, or one that cannot be opened (permissions), is skipped rather
+        # than failing the job; the job counts what the scan skipped (fruits.spark.steps).
+        .option("ignoreMissingFiles", "true")
+        .option("ignoreCorruptFiles", "true")
         .load(input_uri)
     )
 
@@ -46,32 +46,32 @@ def listing(files):
     return files.select(*_layout_columns())
 
 
-def with_content(files, max_bytes: int):
-    """The listing plus `content`, null for files over `max_bytes` (they become errors, not crashes)."""
+def readable_photos(files, max_bytes: int):
+    """path, label, split, content of the files of at most `max_bytes`.
+
+    The filter on `length` comes before `content` is selected: Spark's binaryFile source evaluates it on the
+    listing's file status and never opens a larger file (a file over 2 GiB would otherwise fail the task)."""
     from pyspark.sql import functions as F
 
-    content = F.when(F.col("length") <= F.lit(max_bytes), F.col("content")).alias("content")
-    return files.select(*_layout_columns(), content)
+    return files.filter(F.col("length") <= F.lit(max_bytes)).select(*_layout_columns()[:3], "content")
+
+
+def oversized_errors(files, max_bytes: int):
+    """path, label, split, features (null), error for the files over `max_bytes`: content is never selected,
+    so they are never read."""
+    from pyspark.sql import functions as F
+
+    reason = F.format_string(f"file of %d bytes is over the --max-bytes limit of {max_bytes} bytes: not read",
+                             F.col("length"))
+    return files.filter(F.col("length") > F.lit(max_bytes)).select(
+        *_layout_columns()[:3], F.lit(None).cast("array<float>").alias("features"), reason.alias("error"))
+
+
+def skipped_reason(count: int) -> str:
+    return (f"{count} image file(s) listed under this INPUT were never read: empty (0 bytes), deleted after the "
+            "listing, or not readable (permissions)")
 
 
 def count_listed(files) -> int:
     """Files in the relation's index, zero-byte ones included (one JVM call, no path crosses to Python)."""
     return len(files._jdf.inputFiles())
-
-
-def skipped_files(spark, files) -> list[str]:
-    """Paths the index lists but the scan never yields: Spark drops zero-byte files from file scans.
-
-    Called only when the counts differ. The listing stays in the JVM (an array literal exploded into rows,
-    no per-path round trip through Python), the set difference runs in Spark, and only the (few) skipped
-    paths reach the driver. `inputFiles` and `input_file_name()` both give URL-encoded URIs, the `path`
-    column holds the decoded Hadoop path, so the skipped URIs are percent-decoded to match it.
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql.column import Column
-
-    listed_literal = spark.sparkContext._jvm.org.apache.spark.sql.functions.lit(files._jdf.inputFiles())
-    listed = spark.range(1).select(F.explode(Column(listed_literal)).alias("uri"))
-    scanned = files.select(F.input_file_name().alias("uri"))
-    missing = listed.join(scanned, "uri", "left_anti")
-    return sorted(unquote(row["uri"]) for row in missing.collect())

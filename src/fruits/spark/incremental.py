@@ -39,19 +39,23 @@ never a manifest over a mix. On a local disk or HDFS each rename is a metadata o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from .. import outputs
 from ..config import RunConfig
-from ..errors import FruitsError, RunOutputError
-from ..storage import join
-from .discover import EMPTY_FILE_REASON, skipped_files, with_content
-from .featurize import FeaturizeCounters, featurize_images, make_featurize_udf
+from ..errors import FruitsError, NoImagesError, OutputError, PipelineError, RunOutputError
+from ..storage import is_local, join, local_path
+from . import stages
+from .discover import skipped_reason
 from .hadoop_fs import HadoopFS
-from .progress import TaskProgress
-from .steps import write
+from .progress import Progress
+from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
+    check_inputs, configure_session, write, write_manifest
 
 log = logging.getLogger("fruits")
 
@@ -60,9 +64,7 @@ LISTING = outputs.LISTING
 # Where an incremental run writes its outputs before the swap (a leading "_": Spark readers skip it).
 STAGING = "_incremental"
 # The folders an incremental run writes and swaps in.
-SWAPPED_DIRS = (LISTING, outputs.FEATURES, outputs.ERRORS, outputs.PCA, outputs.PCA_CSV, outputs.PCA_MODEL)
-
-MODES = ("off", "on", "strict")
+SWAPPED_DIRS = outputs.RESULT_DIRS
 
 NEW, CHANGED, RETRIED, REUSED, REMOVED = "new", "changed", "retried", "reused", "removed"
 
@@ -81,22 +83,6 @@ class Previous:
     @property
     def weights_sha256(self) -> str:
         return self.manifest.weights.sha256
-
-
-def normalise_mode(value) -> str:
-    """--incremental / FRUITS_INCREMENTAL / config file value -> "off", "on" or "strict"."""
-    if value is None or value is False:
-        return "off"
-    if value is True:
-        return "on"
-    text = str(value).strip().lower()
-    aliases = {"": "off", "0": "off", "false": "off", "no": "off", "1": "on", "true": "on", "yes": "on"}
-    text = aliases.get(text, text)
-    if text not in MODES:
-        from ..errors import UsageError
-
-        raise UsageError(f"bad --incremental {value!r}: give on, strict or off")
-    return text
 
 
 # --- is there a previous run to reuse? -----------------------------------------------------------------------
@@ -150,10 +136,62 @@ def input_index(files):
     return files.select("path", "length", F.col("modificationTime").alias("modification_time"))
 
 
-def write_input_index(files, uri: str) -> None:
+def write_listing(started: stages.Started, prepared: stages.Prepared) -> None:
     """listing/ of a full run. Written before the photos are read: a photo rewritten in between gets an older
     time here than the content featurized, so the next run featurizes it again (never the reverse)."""
-    write(input_index(files).write.mode("overwrite"), "parquet", uri)
+    frames = [input_index(files) for files in prepared.discovered.files]
+    listing = frames[0]
+    for frame in frames[1:]:
+        listing = listing.unionByName(frame)
+    write(listing.write.mode("overwrite"), "parquet", started.uris[LISTING])
+
+
+# --- start: claim OUTPUT without touching the previous run ----------------------------------------------------
+
+
+def start(spark, config: RunConfig, cleanup: ExitStack) -> tuple[stages.Started, Previous | None, str]:
+    """stages.start for a run with --incremental (or without: then exactly stages.start).
+
+    With a reusable previous run, OUTPUT is locked but its manifest is kept, and the run's folders (`uris`) are
+    the staging ones under OUTPUT/_incremental/. Otherwise stages.start claims OUTPUT for a full run."""
+    if config.incremental == "off":
+        return stages.start(spark, config, cleanup), None, "--incremental not given"
+    clock, started_at = time.monotonic(), stages.now()
+    config = config.validated()
+    fs = HadoopFS(spark)
+    configure_session(spark, config)
+    locations = resolve_locations(spark, config)
+    check_inputs(fs, locations.inputs)
+    previous, why = find_previous(fs, locations.output, config)
+    if previous is None:
+        refuse_if_strict(config, why)
+        return stages.start(spark, config, cleanup), None, why
+    if is_local(locations.output):
+        from .lock import OutputLock
+
+        lock = OutputLock(local_path(locations.output), outputs.LOCK).acquire()
+        cleanup.callback(lock.release)
+    try:
+        discard_staging(fs, locations.output)
+    except Exception as exc:  # noqa: BLE001 - permission denied, read-only file system
+        raise OutputError(f"cannot write to OUTPUT {locations.output}: {str(exc).splitlines()[0][:200]}") from None
+    started = stages.Started(config, locations, staging_uris(locations.output), started_at, clock,
+                             time.monotonic() - clock)
+    return started, previous, ""
+
+
+def refuse_if_strict(config: RunConfig, why: str) -> None:
+    if config.incremental == "strict":
+        raise NotReusableError(f"--incremental=strict: nothing in OUTPUT can be reused: {why}")
+
+
+def fall_back(spark, started: stages.Started, why: str) -> stages.Started:
+    """The weights differ: claim OUTPUT for a full run after all (the lock is already ours)."""
+    refuse_if_strict(started.config, why)
+    fs = HadoopFS(spark)
+    prepare_output(fs, started.locations.output, started.config.overwrite)
+    discard_staging(fs, started.locations.output)
+    return dataclasses.replace(started, uris=output_uris(started.locations.output))
 
 
 # --- planning: which photo is what -----------------------------------------------------------------------------
@@ -161,10 +199,11 @@ def write_input_index(files, uri: str) -> None:
 
 @dataclass
 class Plan:
-    classified: object  # DataFrame path, length, modification_time, status (persisted)
+    classified: object  # DataFrame path, length, modification_time, input, status (persisted)
     counts: dict[str, int] = field(default_factory=dict)
-    todo_paths: list[str] = field(default_factory=list)  # non-empty photos to featurize
-    empty_paths: list[str] = field(default_factory=list)  # zero-byte photos (error rows)
+    by_input: dict[tuple[int, str], int] = field(default_factory=dict)  # (INPUT index, status) -> photos
+    todo: list[tuple[int, str]] = field(default_factory=list)  # (INPUT index, path) to featurize
+    seconds: float = 0.0
 
     def index(self):
         """listing/ of this run: every photo listed now, with the length and time it was compared with."""
@@ -176,51 +215,40 @@ class Plan:
         self.classified.unpersist()
 
 
-def plan(spark, files, n_input: int, previous: Previous) -> Plan:
-    """Join the new listing with the previous run's listing/, features/ and errors/ (in Spark)."""
+def plan(spark, discovered: Discovered, previous: Previous) -> Plan:
+    """Join the new listing with the previous run's listing/ and features/ (in Spark)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    listed = input_index(files)
-    n_scanned = listed.count()
-    empty_paths: list[str] = []
-    if n_scanned < n_input:
-        # Spark's scans drop zero-byte files: they are still photos, and become error rows (rare: the listing
-        # difference is only computed when the counts differ).
-        empty_paths = skipped_files(spark, files)
-        empty = spark.createDataFrame([(path, 0, None) for path in empty_paths],
-                                      "path string, length long, modification_time timestamp")
-        listed = listed.unionByName(empty)
+    t0 = time.monotonic()
+    frames = [input_index(files).withColumn("input", F.lit(i)) for i, files in enumerate(discovered.files)]
+    listed = frames[0]
+    for frame in frames[1:]:
+        listed = listed.unionByName(frame)
     before = spark.read.parquet(join(previous.output_uri, LISTING)).select(
         "path", F.col("length").alias("length_before"), F.col("modification_time").alias("time_before"))
-    # A zero-byte photo of a previous full run is in its errors/, not in its listing/.
-    errors_before = (spark.read.parquet(join(previous.output_uri, outputs.ERRORS)).select("path")
-                     .join(before.select("path"), "path", "left_anti")
-                     .select("path", F.lit(None).cast("long").alias("length_before"),
-                             F.lit(None).cast("timestamp").alias("time_before")))
     featured = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).select("path")
                 .withColumn("had_features", F.lit(True)))
-    known = before.unionByName(errors_before).join(featured, "path", "left").withColumn(
-        "known", F.lit(True))
+    known = before.join(featured, "path", "left").withColumn("known", F.lit(True))
     same = (F.col("length").eqNullSafe(F.col("length_before"))
             & F.col("modification_time").eqNullSafe(F.col("time_before")))
     status = (F.when(F.col("known").isNull(), NEW)
-              # A zero-byte photo has no time here; it was an error row before (retried) or a photo (changed).
-              .when((F.col("length") == 0) & F.col("had_features").isNull(), RETRIED)
               .when(~same, CHANGED)
               .when(F.col("had_features").isNull(), RETRIED)
               .otherwise(REUSED))
-    listed = listed.withColumn("listed", F.lit(True))
-    joined = listed.join(known, "path", "full_outer")
+    joined = listed.withColumn("listed", F.lit(True)).join(known, "path", "full_outer")
     classified = joined.select(
-        "path", "length", "modification_time",
+        "path", "length", "modification_time", "input",
         F.when(F.col("listed").isNull(), REMOVED).otherwise(status).alias("status"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
+    by_input = {(row["input"], row["status"]): int(row["count"])
+                for row in classified.groupBy("input", "status").count().collect()}
     counts = {name: 0 for name in (REUSED, NEW, CHANGED, RETRIED, REMOVED)}
-    counts.update({row["status"]: int(row["count"]) for row in classified.groupBy("status").count().collect()})
-    todo = classified.filter(F.col("status").isin(NEW, CHANGED, RETRIED) & (F.col("length") > 0))
-    todo_paths = [row["path"] for row in todo.select("path").collect()]
-    return Plan(classified, counts, todo_paths, empty_paths)
+    for (_, name), count in by_input.items():
+        counts[name] += count
+    todo = classified.filter(F.col("status").isin(NEW, CHANGED, RETRIED)).select("input", "path")
+    return Plan(classified, counts, by_input, [(row["input"], row["path"]) for row in todo.collect()],
+                time.monotonic() - t0)
 
 
 # --- featurizing the photos to do, and copying the reused ones -----------------------------------------------
@@ -233,53 +261,85 @@ def escape_glob(path: str) -> str:
     return _GLOB_CHARS.sub(r"\\\1", path)
 
 
-@dataclass
-class StagedFeatures:
-    n_features: int
-    n_errors: int
-    n_new_features: int
-    counters: dict[str, int]
-
-
-def featurize_plan(spark, the_plan: Plan, previous: Previous, model, config: RunConfig,
-                   staged: dict[str, str]) -> StagedFeatures:
-    """Write staged features/ (reused rows + new ones, one write) and errors/ (the new errors only)."""
-    from pyspark import StorageLevel
-    from pyspark.sql import Observation
+def _photos(spark, paths: list[str], like):
+    """The binaryFile relation of these photos (the same options as the listing of an INPUT)."""
     from pyspark.sql import functions as F
 
-    reused_paths = the_plan.classified.filter(F.col("status") == REUSED).select("path")
+    if not paths:
+        return like.filter(F.lit(False))
+    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true")
+            .option("ignoreCorruptFiles", "true").load([escape_glob(path) for path in paths]))
+
+
+def featurize(spark, started: stages.Started, prepared: stages.Prepared, previous: Previous, cleanup: ExitStack,
+              on_progress: Progress | None = None) -> tuple[stages.Featurized, outputs.IncrementalInfo, float]:
+    """stages.featurize for an incremental run: plan, write the staged listing/, featurize the photos to do
+    (the job's own featurize step on a relation of just those photos), then add the reused rows to features/.
+    Returns the stage result, the counts for the manifest and the planning seconds."""
+    from pyspark.sql import functions as F
+
+    t0 = time.monotonic()
+    discovered, uris = prepared.discovered, started.uris
+    the_plan = plan(spark, discovered, previous)
+    cleanup.callback(the_plan.release)
+    c = the_plan.counts
+    log.info("incremental: %d reused, %d new, %d changed, %d retried, %d removed", c[REUSED], c[NEW], c[CHANGED],
+             c[RETRIED], c[REMOVED])
+    write(the_plan.index().write.mode("overwrite"), "parquet", uris[LISTING])
+    n_inputs = len(discovered.input_uris)
+    todo_paths = [[path for index, path in the_plan.todo if index == i] for i in range(n_inputs)]
+    todo = Discovered(discovered.input_uris,
+                      tuple(_photos(spark, paths, files) for paths, files in zip(todo_paths, discovered.files)),
+                      tuple(len(paths) for paths in todo_paths))
+    if the_plan.todo:
+        done = featurize_to_output(spark, todo, prepared.model, started.config, uris, cleanup, on_progress)
+        per_todo = done.per_input
+        counters = done.counters
+    else:  # nothing to featurize: empty features/ and errors/ with their schemas, the reused rows follow
+        empty = spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).limit(0)
+        write(empty.select("path", "label", "split", "features").write.mode("overwrite"), "parquet",
+              uris[outputs.FEATURES])
+        write(spark.createDataFrame([], "path string, reason string").write.mode("overwrite"), "parquet",
+              uris[outputs.ERRORS])
+        per_todo = tuple(outputs.InputCounts(uri, 0, 0, 0, 0) for uri in discovered.input_uris)
+        counters = {}
     reused = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES))
-              .join(reused_paths, "path", "left_semi").select("path", "label", "split", "features"))
-    counters = FeaturizeCounters(spark)
-    observed = {name: Observation(name) for name in ("reused", "new", "errors")}
-    featurized = None
-    try:
-        new_ok = failed = None
-        if the_plan.todo_paths:
-            files = spark.read.format("binaryFile").load([escape_glob(path) for path in the_plan.todo_paths])
-            udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
-            featurized = featurize_images(with_content(files, config.max_bytes), udf).persist(
-                StorageLevel.DISK_ONLY)
-            new_ok = featurized.filter(F.col("error").isNull()).select("path", "label", "split", "features")
-            failed = featurized.filter(F.col("error").isNotNull()).select("path", F.col("error").alias("reason"))
-        empty = spark.createDataFrame([(path, EMPTY_FILE_REASON) for path in the_plan.empty_paths],
-                                      "path string, reason string")
-        failed = empty if failed is None else failed.unionByName(empty)
-        reused = reused.observe(observed["reused"], F.count(F.lit(1)).alias("rows"))
-        features = reused
-        if new_ok is not None:
-            features = reused.unionByName(new_ok.observe(observed["new"], F.count(F.lit(1)).alias("rows")))
-        with TaskProgress(spark, "featurize"):
-            write(features.write.mode("overwrite"), "parquet", staged[outputs.FEATURES])
-            failed = failed.observe(observed["errors"], F.count(F.lit(1)).alias("rows"))
-            write(failed.write.mode("overwrite"), "parquet", staged[outputs.ERRORS])
-    finally:
-        if featurized is not None:
-            featurized.unpersist()
-    n_reused = int(observed["reused"].get["rows"])
-    n_new = int(observed["new"].get["rows"]) if the_plan.todo_paths else 0
-    return StagedFeatures(n_reused + n_new, int(observed["errors"].get["rows"]), n_new, counters.as_dict())
+              .join(the_plan.classified.filter(F.col("status") == REUSED).select("path"), "path", "left_semi")
+              .select("path", "label", "split", "features"))
+    write(reused.write.mode("append"), "parquet", uris[outputs.FEATURES])
+    # Listed but never yielded by the scan of the listing (empty files, ...): one error row per INPUT, as a
+    # full run writes.
+    per_input, skipped_rows = [], []
+    for i, (uri, listed, item) in enumerate(zip(discovered.input_uris, discovered.listed, per_todo)):
+        scanned = sum(count for (index, name), count in the_plan.by_input.items() if index == i)
+        skipped = listed - scanned
+        if skipped < 0:
+            raise PipelineError(f"accounting broke: {scanned} photos scanned under {uri}, {listed} listed")
+        if skipped:
+            skipped_rows.append((uri, skipped_reason(skipped)))
+        n_reused = the_plan.by_input.get((i, REUSED), 0)
+        per_input.append(outputs.InputCounts(uri, listed, n_reused + item.n_features, item.n_errors + skipped,
+                                             item.n_skipped + skipped))
+    if skipped_rows:
+        write(spark.createDataFrame(skipped_rows, "path string, reason string").write.mode("append"), "parquet",
+              uris[outputs.ERRORS])
+    result = FeaturizeResult(
+        n_input=discovered.n_input,
+        n_features=sum(item.n_features for item in per_input),
+        n_errors=sum(item.n_errors for item in per_input),
+        counters=counters,
+        per_input=tuple(per_input),
+    )
+    if result.n_input != result.n_features + result.n_errors:
+        raise PipelineError(f"accounting broke: {result.n_input} inputs != {result.n_features} features + "
+                            f"{result.n_errors} errors")
+    if result.n_features < 2:
+        raise NoImagesError(f"only {result.n_features} of {result.n_input} images could be decoded, PCA needs at "
+                            f"least 2; the reasons are in {uris[outputs.ERRORS]}")
+    info = outputs.IncrementalInfo("incremental", None, reused=c[REUSED], new=c[NEW], changed=c[CHANGED],
+                                   retried=c[RETRIED], removed=c[REMOVED],
+                                   previous_started_at=previous.manifest.started_at)
+    return stages.Featurized(result, time.monotonic() - t0), info, the_plan.seconds
 
 
 # --- staging and the swap --------------------------------------------------------------------------------------
@@ -302,10 +362,9 @@ def _rename(spark, source: str, target: str) -> None:
         raise OSError(f"cannot rename {source} to {target}")
 
 
-def commit(spark, fs: HadoopFS, output_uri: str, manifest: dict) -> None:
+def commit(spark, output_uri: str, manifest: outputs.Manifest) -> None:
     """Swap the staged folders in: manifest deleted first, new manifest written last (see the module doc)."""
-    from .steps import write_manifest
-
+    fs = HadoopFS(spark)
     staged = staging_uris(output_uri)
     fs.delete(join(output_uri, outputs.MANIFEST), recursive=False)
     for name in SWAPPED_DIRS:
@@ -315,3 +374,28 @@ def commit(spark, fs: HadoopFS, output_uri: str, manifest: dict) -> None:
     write_manifest(fs, output_uri, manifest)
     discard_staging(fs, output_uri)
 
+
+def finish(spark, started: stages.Started, prepared: stages.Prepared, featurized: stages.Featurized,
+           fitted: stages.Fitted, projected: stages.Projected, info: outputs.IncrementalInfo | None,
+           plan_seconds: float | None) -> outputs.Manifest:
+    """stages.finish for a run with --incremental: the manifest says what was reused; after an incremental
+    run the staged folders are swapped in and the manifest written last."""
+    timings = {
+        "discover": prepared.discover_seconds,
+        "prepare": started.seconds + prepared.seconds,
+        **({"plan": plan_seconds} if plan_seconds is not None else {}),
+        "featurize": featurized.seconds,
+        "pca": fitted.seconds,
+        "write": projected.seconds,
+        "total": time.monotonic() - started.clock,
+    }
+    manifest = stages.build_manifest(spark, started, prepared, featurized, fitted, projected, timings)
+    manifest = dataclasses.replace(manifest, incremental=info)
+    output = started.locations.output
+    if started.uris[outputs.FEATURES] == join(output, outputs.FEATURES):
+        write_manifest(HadoopFS(spark), output, manifest)
+    else:
+        t0 = time.monotonic()
+        commit(spark, output, manifest)
+        log.info("swapped the new outputs in (%.2f s)", time.monotonic() - t0)
+    return manifest

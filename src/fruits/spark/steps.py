@@ -1,7 +1,5 @@
-"""The steps of `fruits run`, one function each, so the job and the notebook run the very same code.
+"""The building blocks of the stages of `fruits run` (fruits.spark.stages calls them in order).
 
-Order: `configure_session` -> `prepare_output` -> `broadcast_model` -> `featurize_to_output`
--> `fit_pca` (fruits.spark.pca) -> `write_pca_outputs` -> `write_manifest`.
 Nothing but counts, the PCA model (d x d) and the manifest ever reaches the driver: every row of data is
 read and written by the executors.
 """
@@ -11,20 +9,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from .. import outputs
 from ..config import RunConfig
 from ..engines import EngineSpec, prepare_payload
 from ..errors import InputNotFoundError, NoImagesError, OutputError, PipelineError
-from ..model import LoadedWeights, load_weights
+from ..model import LoadedWeights, WeightsSpec, load_weights
 from ..pca_math import Projection
-from ..storage import join, qualify
-from .discover import EMPTY_FILE_REASON, count_listed, load_files, skipped_files, with_content
+from ..storage import is_local, join, local_path, qualify, refuse_overlapping, scheme
+from .discover import count_listed, load_files, oversized_errors, readable_photos, skipped_reason
 from .featurize import FeaturizeCounters, featurize_images, make_featurize_udf
 from .hadoop_fs import HadoopFS
 from .pca import pca_csv_columns, project, projection_dataframe
-from .progress import TaskProgress
+from .lock import OutputLock
+from .progress import Progress, TaskProgress
 from .session import task_cpus
 
 log = logging.getLogger("fruits")
@@ -42,11 +43,34 @@ def java_error_summary(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def resolve_locations(spark, config: RunConfig) -> tuple[str, str]:
-    """(INPUT, OUTPUT) as URIs. Bare paths mean the local disk in local mode, the cluster's file system
-    (HDFS on EMR) on a cluster."""
+@dataclass(frozen=True)
+class Locations:
+    """Where the run reads and writes, made absolute when it starts (and stored so in the manifest): a
+    dashboard or identify started from another folder finds the same files."""
+
+    inputs: tuple[str, ...]  # URIs
+    output: str  # URI
+    weights: str  # the --weights spec, with a local path made absolute
+
+
+def resolve_locations(spark, config: RunConfig) -> Locations:
+    """Bare paths mean the local disk in local mode (made absolute), the cluster's file system (HDFS on EMR)
+    on a cluster (left to Spark)."""
     local = spark.sparkContext.master.startswith("local")
-    return qualify(config.input, local_default=local), qualify(config.output, local_default=local)
+    inputs = tuple(qualify(location, local_default=local) for location in config.inputs)
+    refuse_overlapping(inputs)
+    return Locations(inputs, qualify(config.output, local_default=local), absolute_weights(config.weights, local))
+
+
+def absolute_weights(spec: str, local: bool) -> str:
+    """A local weights path made absolute (same form as given: a bare path stays bare); other specs as they are."""
+    parsed = WeightsSpec.parse(spec)
+    if parsed.kind != "file" or not parsed.location:
+        return spec
+    location = parsed.location.strip()
+    if scheme(location) is None:
+        return os.path.abspath(os.path.expanduser(location)) if local else location
+    return qualify(location) if is_local(location) else location
 
 
 def output_uris(output_uri: str) -> dict[str, str]:
@@ -73,28 +97,34 @@ def configure_session(spark, config: RunConfig) -> None:
         spark.conf.set(key, config.spark_conf.get(key, value))
 
 
-def check_input(fs: HadoopFS, input_uri: str) -> None:
-    try:
-        exists = fs.exists(input_uri)
-    except Exception as exc:  # noqa: BLE001 - unknown scheme, missing S3 connector, bad bucket
-        raise InputNotFoundError(f"cannot reach INPUT {input_uri}: {java_error_summary(exc)}") from None
-    if not exists:
-        raise InputNotFoundError.missing(input_uri)
+def check_inputs(fs: HadoopFS, input_uris: tuple[str, ...]) -> None:
+    for input_uri in input_uris:
+        try:
+            exists = fs.exists(input_uri)
+        except Exception as exc:  # noqa: BLE001 - unknown scheme, missing S3 connector, bad bucket
+            raise InputNotFoundError(f"cannot reach INPUT {input_uri}: {java_error_summary(exc)}") from None
+        if not exists:
+            raise InputNotFoundError.missing(input_uri)
 
 
-def prepare_output(fs: HadoopFS, output_uri: str, overwrite: bool) -> None:
-    """Make OUTPUT ours before any long work: refuse foreign data, drop an old manifest, check writability."""
+def prepare_output(fs: HadoopFS, output_uri: str, overwrite: bool, cleanup: ExitStack | None = None) -> None:
+    """Make OUTPUT ours before any long work: refuse foreign data, lock a local OUTPUT (released by `cleanup`),
+    drop an old manifest, check writability."""
     try:
         exists = fs.exists(output_uri)
         if exists and not fs.is_dir(output_uri):
             raise OutputError(f"OUTPUT {output_uri} is a file: give a folder")
         names = set(fs.list_names(output_uri)) if exists else set()
-        ours = outputs.MANIFEST in names or outputs.MARKER in names
-        if names and not ours and not overwrite:
+        ours = bool(names & {outputs.MANIFEST, outputs.MARKER, outputs.LOCK})
+        if names - {outputs.LOGS} and not ours and not overwrite:
             raise OutputError(
                 f"OUTPUT {output_uri} is not empty and holds no fruits run; choose an empty folder or pass "
                 "--overwrite to write into it"
             )
+        if cleanup is not None and is_local(output_uri):
+            fs.mkdirs(output_uri)
+            lock = OutputLock(local_path(output_uri), outputs.LOCK).acquire()
+            cleanup.callback(lock.release)
         # A run that fails from here on must not leave the previous run's manifest claiming success.
         fs.delete(join(output_uri, outputs.MANIFEST), recursive=False)
         fs.mkdirs(output_uri)
@@ -119,10 +149,14 @@ class BroadcastModel:
         self.broadcast.destroy()
 
 
-def broadcast_model(spark, config: RunConfig, fs: HadoopFS | None = None) -> BroadcastModel:
-    """Load the weights once on the driver and broadcast the engine payload (no executor downloads them)."""
+def broadcast_model(spark, config: RunConfig, fs: HadoopFS | None = None, weights_spec: str | None = None
+                    ) -> BroadcastModel:
+    """Load the weights once on the driver and broadcast the engine payload (no executor downloads them).
+
+    The caller destroys the broadcast (`BroadcastModel.destroy`) when the run ends, failed or not."""
     fs = fs or HadoopFS(spark)
-    weights = load_weights(config.weights_spec, config.image_size, read_bytes=fs.read_bytes)
+    spec = WeightsSpec.parse(weights_spec) if weights_spec else config.weights_spec
+    weights = load_weights(spec, config.image_size, read_bytes=fs.read_bytes)
     if weights.warning:
         log.warning("!" * 80)
         log.warning("WARNING: %s", weights.warning)
@@ -141,77 +175,107 @@ class FeaturizeResult:
     n_features: int
     n_errors: int
     counters: dict[str, int] = field(default_factory=dict)
+    per_input: tuple[outputs.InputCounts, ...] = ()
 
 
 @dataclass
 class Discovered:
-    """The photos under INPUT, listed once (Spark's binaryFile relation) and counted."""
+    """The photos under each INPUT, listed once (one Spark binaryFile relation per INPUT) and counted."""
 
-    input_uri: str
-    files: object  # the binaryFile DataFrame
-    n_input: int
+    input_uris: tuple[str, ...]
+    files: tuple  # the binaryFile DataFrame of each INPUT (content not read yet)
+    listed: tuple[int, ...]  # image files listed under each INPUT, zero-byte ones included
+
+    @property
+    def n_input(self) -> int:
+        return sum(self.listed)
 
 
-def discover(spark, input_uri: str) -> Discovered:
-    """List the image files under INPUT (the driver lists, no image is read); NoImagesError if there are none."""
-    files = load_files(spark, input_uri)
-    n_input = count_listed(files)
-    if n_input == 0:
-        raise NoImagesError(f"no .jpg, .jpeg or .png file under INPUT {input_uri}")
-    log.info("found %d image files", n_input)
-    return Discovered(input_uri, files, n_input)
+def discover(spark, input_uris: tuple[str, ...]) -> Discovered:
+    """List the image files under each INPUT (the driver lists, no image is read); NoImagesError if there are
+    none at all."""
+    files = tuple(load_files(spark, uri) for uri in input_uris)
+    listed = tuple(count_listed(relation) for relation in files)
+    if sum(listed) == 0:
+        raise NoImagesError(f"no .jpg, .jpeg or .png file under INPUT {', '.join(input_uris)}")
+    log.debug("found %d image files", sum(listed))
+    return Discovered(tuple(input_uris), files, listed)
 
 
 def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, config: RunConfig,
-                        uris: dict[str, str]) -> FeaturizeResult:
-    """Read the photos, run the CNN on the executors, write features/ and errors/, account for every file."""
+                        uris: dict[str, str], cleanup: ExitStack | None = None,
+                        on_progress: Progress | None = None) -> FeaturizeResult:
+    """Read the photos, run the CNN on the executors, write features/ and errors/, account for every file.
+
+    A file over --max-bytes is selected out by its length before the content column is touched (Spark's
+    binaryFile source applies the length filter before it opens the file): it becomes an error row without
+    being read. A file the scan never yields (empty, deleted after the listing, unreadable) is counted from
+    the difference between the listing and the rows written, per INPUT, without any path reaching the driver.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    files, n_input = discovered.files, discovered.n_input
     counters = FeaturizeCounters(spark)
     udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
+    parts = []
+    for index, files in enumerate(discovered.files):
+        photos = featurize_images(readable_photos(files, config.max_bytes), udf)
+        parts.append(photos.withColumn("input", F.lit(index)))
+        parts.append(oversized_errors(files, config.max_bytes).withColumn("input", F.lit(index)))
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows.unionByName(part)
     # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN.
-    featurized = featurize_images(with_content(files, config.max_bytes), udf).persist(StorageLevel.DISK_ONLY)
-    # Rows are counted as they are written (Spark's observed metrics: exact, once per successful write).
+    featurized = rows.persist(StorageLevel.DISK_ONLY)
+    # Rows are counted per INPUT as they are written (Spark's observed metrics: exact, once per successful write).
+    n_inputs = len(discovered.input_uris)
+    per_input = [F.sum(F.when(F.col("input") == i, 1).otherwise(0)).alias(f"input_{i}") for i in range(n_inputs)]
     written = {name: Observation(name) for name in (outputs.FEATURES, outputs.ERRORS)}
     try:
-        with TaskProgress(spark, "featurize"):
-            ok = featurized.filter(F.col("error").isNull()).select("path", "label", "split", "features")
-            ok = ok.observe(written[outputs.FEATURES], F.count(F.lit(1)).alias("rows"))
+        with TaskProgress(spark, "featurize", discovered.n_input, on_progress):
+            ok = featurized.filter(F.col("error").isNull())
+            ok = ok.observe(written[outputs.FEATURES], *per_input).select("path", "label", "split", "features")
             write(ok.write.mode("overwrite"), "parquet", uris[outputs.FEATURES])
-            failed = featurized.filter(F.col("error").isNotNull()).select("path", F.col("error").alias("reason"))
-            failed = failed.observe(written[outputs.ERRORS], F.count(F.lit(1)).alias("rows"))
+            failed = featurized.filter(F.col("error").isNotNull())
+            failed = failed.observe(written[outputs.ERRORS], *per_input).select("path", F.col("error").alias("reason"))
             write(failed.write.mode("overwrite"), "parquet", uris[outputs.ERRORS])
     finally:
         featurized.unpersist()
-    n_features = int(written[outputs.FEATURES].get["rows"])
-    n_errors = int(written[outputs.ERRORS].get["rows"])
-    if n_features + n_errors < n_input:
-        # Spark's scans drop zero-byte files; they are still photos the user gave us, so they become errors.
-        # Checked after the fact: the usual folder has none, and it costs no extra pass over the files.
-        empty = skipped_files(spark, files)
-        log.info("%d of the image files are empty", len(empty))
-        rows = spark.createDataFrame([(path, EMPTY_FILE_REASON) for path in empty], "path string, reason string")
-        write(rows.write.mode("append"), "parquet", uris[outputs.ERRORS])
-        n_errors += len(empty)
-    if n_input != n_features + n_errors:
-        raise PipelineError(f"accounting broke: {n_input} inputs != {n_features} features + {n_errors} errors")
-    if n_features < 2:
-        raise NoImagesError(
-            f"only {n_features} of {n_input} images could be decoded, PCA needs at least 2; "
-            f"the reasons are in {uris[outputs.ERRORS]}"
-        )
-    return FeaturizeResult(n_input, n_features, n_errors, counters.as_dict())
+    features = [int(written[outputs.FEATURES].get[f"input_{i}"] or 0) for i in range(n_inputs)]
+    errors = [int(written[outputs.ERRORS].get[f"input_{i}"] or 0) for i in range(n_inputs)]
+    skipped = [listed - ok - bad for listed, ok, bad in zip(discovered.listed, features, errors)]
+    if any(count < 0 for count in skipped):
+        raise PipelineError(f"accounting broke: more rows written ({features}, {errors}) than files listed "
+                            f"({discovered.listed})")
+    if any(skipped):
+        # Spark's scan drops zero-byte files, and (with ignoreMissingFiles/ignoreCorruptFiles) files deleted
+        # after the listing or that cannot be opened: one error row per INPUT says how many.
+        rows = [(uri, skipped_reason(count)) for uri, count in zip(discovered.input_uris, skipped) if count]
+        frame = spark.createDataFrame(rows, "path string, reason string")
+        write(frame.write.mode("append"), "parquet", uris[outputs.ERRORS])
+        log.info("%d listed file(s) were empty or could not be opened", sum(skipped))
+    counts = tuple(
+        outputs.InputCounts(uri, listed, ok, bad + skip, skip)
+        for uri, listed, ok, bad, skip in zip(discovered.input_uris, discovered.listed, features, errors, skipped)
+    )
+    return FeaturizeResult(
+        n_input=discovered.n_input,
+        n_features=sum(features),
+        n_errors=sum(errors) + sum(skipped),
+        counters=counters.as_dict(),
+        per_input=counts,
+    )
 
 
-def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, str]) -> dict[str, int]:
+def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, str],
+                      cleanup: ExitStack | None = None) -> dict[str, int]:
     """pca/ (projected by the executors), pca_csv/ (from pca/), pca_model/; returns images per label."""
     projected, projection_broadcast = project(features, projection, spark)
-    with TaskProgress(spark, "project"):
-        write(projected.write.mode("overwrite"), "parquet", uris[outputs.PCA])
-    projection_broadcast.destroy()
+    with ExitStack() as local:
+        (cleanup or local).callback(projection_broadcast.destroy)
+        with TaskProgress(spark, "project"):
+            write(projected.write.mode("overwrite"), "parquet", uris[outputs.PCA])
     pca_rows = spark.read.parquet(uris[outputs.PCA])
     csv_writer = pca_rows.select(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
     write(csv_writer, "csv", uris[outputs.PCA_CSV])

@@ -1,0 +1,262 @@
+"""The stages of `fruits run`: one function each, each returning a typed result.
+
+`fruits.spark.job.run_pipeline` calls them in this order; a notebook calls the very same functions, one per
+cell, and sees every intermediate result:
+
+    from contextlib import ExitStack
+    from fruits.spark import stages
+
+    cleanup = ExitStack()                                   # what the stages hold: broadcasts, cached frames
+    started = stages.start(spark, config, cleanup)          # Started: locations made absolute, OUTPUT claimed
+    prepared = stages.prepare(spark, started, cleanup)      # Prepared: weights broadcast, photos listed
+    featurized = stages.featurize(spark, started, prepared, cleanup)   # Featurized: features/ + errors/
+    fitted = stages.fit(spark, started, featurized)         # Fitted: the PCA (mean, components, spectrum)
+    projected = stages.project(spark, started, fitted, cleanup)        # Projected: pca/, pca_csv/, pca_model/
+    manifest = stages.finish(spark, started, prepared, featurized, fitted, projected)  # manifest.json, last
+    cleanup.close()                                         # also after a failure: nothing stays alive
+
+Each stage registers what it holds on the Spark cluster (a broadcast, a persisted DataFrame) with `cleanup`
+as soon as it exists, so `cleanup.close()` releases it whether the run succeeded or failed half-way.
+Every result carries the wall-clock `seconds` the stage took.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from .. import __version__, outputs
+from ..config import RunConfig
+from ..errors import NoImagesError, PipelineError
+from ..model import FEATURE_DIM
+from ..storage import join
+from .featurize import warm_up_workers
+from .hadoop_fs import HadoopFS
+from .pca import PcaFit, fit_pca
+from .progress import Progress
+from .steps import (
+    BroadcastModel,
+    Discovered,
+    FeaturizeResult,
+    Locations,
+    broadcast_model,
+    check_inputs,
+    configure_session,
+    discover,
+    featurize_to_output,
+    output_uris,
+    prepare_output,
+    resolve_locations,
+    write_manifest,
+    write_pca_outputs,
+)
+
+log = logging.getLogger("fruits")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Started:
+    """The run's validated configuration and absolute locations; OUTPUT is ours and holds no manifest."""
+
+    config: RunConfig
+    locations: Locations
+    uris: dict[str, str]  # features/, pca/, ... under OUTPUT
+    started_at: str  # UTC, ISO 8601
+    clock: float  # time.monotonic() when the run started
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The weights loaded once on the driver and broadcast, and the photos listed (nothing read yet)."""
+
+    model: BroadcastModel
+    discovered: Discovered
+    discover_seconds: float  # the listing, which ran while the driver loaded the weights
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Featurized:
+    """features/ and errors/ written; every listed file is a feature row or an error."""
+
+    result: FeaturizeResult
+    seconds: float
+
+    @property
+    def n_features(self) -> int:
+        return self.result.n_features
+
+
+@dataclass(frozen=True)
+class Fitted:
+    fit: PcaFit
+    seconds: float
+
+    @property
+    def projection(self):
+        return self.fit.projection
+
+
+@dataclass(frozen=True)
+class Projected:
+    """pca/, pca_csv/ and pca_model/ written; `labels` counts the featurized photos of each label."""
+
+    labels: dict[str, int]
+    seconds: float
+
+
+def start(spark, config: RunConfig, cleanup: ExitStack) -> Started:
+    """Validate `config`, make every location absolute, check the INPUTs and claim OUTPUT for this run
+    (a local OUTPUT is locked until `cleanup` closes; its old manifest is removed).
+
+    Cheap (no photo is read, no weight loaded); user mistakes (missing INPUT, INPUT given twice or nested,
+    foreign OUTPUT, OUTPUT held by another run) fail here.
+    """
+    clock = time.monotonic()
+    started_at = now()
+    config = config.validated()
+    fs = HadoopFS(spark)
+    configure_session(spark, config)
+    locations = resolve_locations(spark, config)
+    check_inputs(fs, locations.inputs)
+    prepare_output(fs, locations.output, config.overwrite, cleanup)
+    return Started(config, locations, output_uris(locations.output), started_at, clock, time.monotonic() - clock)
+
+
+def prepare(spark, started: Started, cleanup: ExitStack) -> Prepared:
+    """Load the weights on the driver and broadcast them, while Spark lists the photos and starts its Python
+    workers (all three are on the critical path of a cold run and need nothing from each other)."""
+    t0 = time.monotonic()
+    config = started.config
+    warm_up = warm_up_workers(spark, config.engine)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fruits-discover") as pool:
+        listing = pool.submit(_timed, discover, spark, started.locations.inputs)
+        model = broadcast_model(spark, config, HadoopFS(spark), started.locations.weights)
+        cleanup.callback(model.destroy)
+        discovered, discover_seconds = listing.result()
+    warm_up.join()
+    return Prepared(model, discovered, discover_seconds, time.monotonic() - t0)
+
+
+def featurize(spark, started: Started, prepared: Prepared, cleanup: ExitStack,
+              on_progress: Progress | None = None) -> Featurized:
+    """Run the CNN on the executors: features/ for the photos, errors/ (path, reason) for every other file.
+
+    `on_progress(done, total)` is called every second with the photos featurized so far (a progress bar)."""
+    t0 = time.monotonic()
+    result = featurize_to_output(spark, prepared.discovered, prepared.model, started.config, started.uris,
+                                 cleanup, on_progress)
+    if result.n_input != result.n_features + result.n_errors:
+        raise PipelineError(f"accounting broke: {result.n_input} inputs != {result.n_features} features + "
+                            f"{result.n_errors} errors")
+    if result.n_features < 2:
+        raise NoImagesError(
+            f"only {result.n_features} of {result.n_input} images could be decoded, PCA needs at least 2; "
+            f"the reasons are in {started.uris[outputs.ERRORS]}"
+        )
+    log.debug("featurized %d images, %d errors", result.n_features, result.n_errors)
+    return Featurized(result, time.monotonic() - t0)
+
+
+def fit(spark, started: Started, featurized: Featurized) -> Fitted:
+    """Fit the PCA once on features/ (centred; k from --variance or --k). Only the d x d model reaches the
+    driver."""
+    t0 = time.monotonic()
+    config = started.config
+    features = spark.read.parquet(started.uris[outputs.FEATURES])
+    fitted = fit_pca(features, FEATURE_DIM, config.variance, config.k)
+    if fitted.projection.k > featurized.n_features - 1:
+        log.warning("k=%d is more than the %d components %d images can carry", fitted.projection.k,
+                    featurized.n_features - 1, featurized.n_features)
+    return Fitted(fitted, time.monotonic() - t0)
+
+
+def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Projected:
+    """Project features/ on the executors: pca/, then pca_csv/ from it, and pca_model/."""
+    t0 = time.monotonic()
+    features = spark.read.parquet(started.uris[outputs.FEATURES])
+    labels = write_pca_outputs(spark, features, fitted.projection, started.uris, cleanup)
+    return Projected(labels, time.monotonic() - t0)
+
+
+def finish(spark, started: Started, prepared: Prepared, featurized: Featurized, fitted: Fitted,
+           projected: Projected) -> outputs.Manifest:
+    """Build the manifest of the run and write it, last: its presence says OUTPUT is complete."""
+    timings = {
+        "discover": prepared.discover_seconds,
+        "prepare": started.seconds + prepared.seconds,
+        "featurize": featurized.seconds,
+        "pca": fitted.seconds,
+        "write": projected.seconds,
+        "total": time.monotonic() - started.clock,
+    }
+    manifest = build_manifest(spark, started, prepared, featurized, fitted, projected, timings)
+    write_manifest(HadoopFS(spark), started.locations.output, manifest)
+    return manifest
+
+
+def versions() -> dict[str, str]:
+    import keras
+    import pyspark
+    import tensorflow as tf
+
+    return {
+        "fruits": __version__,
+        "spark": pyspark.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def build_manifest(spark, started: Started, prepared: Prepared, featurized: Featurized, fitted: Fitted,
+                   projected: Projected, timings: dict[str, float]) -> outputs.Manifest:
+    """What manifest.json says about a successful run (the readers rely on these fields)."""
+    config, model, counts, projection = started.config, prepared.model, featurized.result, fitted.projection
+    return outputs.Manifest(
+        inputs=counts.per_input,
+        output=started.locations.output,
+        n_input=counts.n_input,
+        n_features=counts.n_features,
+        n_errors=counts.n_errors,
+        labels=projected.labels,
+        k=projection.k,
+        k_source=fitted.fit.k_source,
+        variance_target=config.variance if config.k is None else None,
+        cumulative_variance=projection.cumulative_variance,
+        feature_dim=FEATURE_DIM,
+        image_size=config.image_size,
+        engine=config.engine,
+        batch_size=model.spec.inference_batch_size,
+        limits=outputs.Limits(max_bytes=config.max_bytes, max_pixels=config.max_pixels),
+        weights=outputs.WeightsInfo(
+            spec=started.locations.weights,
+            source=model.weights.source,
+            sha256=model.weights.sha256,
+            file_sha256=model.weights.file_sha256,
+            broadcast_bytes=model.weights.nbytes,
+            warning=model.weights.warning,
+        ),
+        featurize_counters=counts.counters,
+        broadcast={"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
+        versions=versions(),
+        master=spark.sparkContext.master,
+        started_at=started.started_at,
+        finished_at=now(),
+        timings_s={name: round(seconds, 3) for name, seconds in timings.items()},
+    )
+
+
+def _timed(function, *args):
+    t0 = time.monotonic()
+    return function(*args), time.monotonic() - t0

@@ -52,6 +52,7 @@ from ..errors import FruitsError, NoImagesError, OutputError, PipelineError, Run
 from ..storage import is_local, join, local_path
 from . import stages
 from .discover import skipped_reason
+from .featurize import FeaturizeCounters
 from .hadoop_fs import HadoopFS
 from .progress import Progress
 from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
@@ -302,7 +303,7 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
         write(spark.createDataFrame([], "path string, reason string").write.mode("overwrite"), "parquet",
               uris[outputs.ERRORS])
         per_todo = tuple(outputs.InputCounts(uri, 0, 0, 0, 0) for uri in discovered.input_uris)
-        counters = {}
+        counters = FeaturizeCounters(spark).as_dict()  # all zero: the CNN saw no photo
     reused = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES))
               .join(the_plan.classified.filter(F.col("status") == REUSED).select("path"), "path", "left_semi")
               .select("path", "label", "split", "features"))

@@ -59,6 +59,9 @@ class RunConfig:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     # Maven coordinates for `spark.jars.packages` (e.g. hadoop-aws for s3a:// on a laptop).
     packages: tuple[str, ...] = ()
+    # --incremental: "off", "on" (reuse the features of a previous run with the same model, else a full run
+    # that says why) or "strict" (else exit 2); see fruits.spark.incremental.
+    incremental: str = "off"
 
     @property
     def limits(self) -> ImageLimits:
@@ -90,6 +93,8 @@ class RunConfig:
         _positive("--max-pixels", self.max_pixels, 1, None)
         _positive("--arrow-batch-rows", self.arrow_batch_rows, 1, 100_000)
         _positive("--threads", self.threads, 0, 256)
+        if self.incremental not in ("off", "on", "strict"):
+            raise UsageError(f"bad --incremental {self.incremental!r}: give on, strict or off")
         if self.master is not None and not self.master.strip():
             raise UsageError("empty --master: use local[*], local[N], yarn or spark://HOST:PORT")
         return self
@@ -99,6 +104,11 @@ def _positive(flag: str, value: Any, low: int, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise UsageError(f"bad {flag} {value!r}: give a whole number {bound}")
+
+
+def _incremental_mode(value: Any) -> str:
+    text = str(value).strip().lower()
+    return {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off", "": "off"}.get(text, text)
 
 
 def read_config_file(path: str | None, section: str) -> dict[str, Any]:
@@ -151,6 +161,7 @@ _KINDS = {
     "overwrite": bool,
     "arrow_batch_rows": int,
     "threads": int,
+    "incremental": str,
 }
 
 
@@ -177,6 +188,8 @@ def build_run_config(
             chosen, source = file_values[name], f"config file key {name}"
         if chosen is not None:
             values[name] = _coerce(source, chosen, kind)
+    if "incremental" in values:  # true/1/yes mean "on" (env, config file)
+        values["incremental"] = _incremental_mode(values["incremental"])
     spark_conf = dict(file_values.get("spark_conf", {}) or {})
     spark_conf.update(flags.get("spark_conf") or {})
     packages = tuple(file_values.get("packages", ()) or ()) + tuple(flags.get("packages") or ())

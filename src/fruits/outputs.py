@@ -8,6 +8,7 @@ reader (run_output, the web app, identify, evaluate).
       pca_csv/        CSV with a header: path, label, split, pc_1 ... pc_k
       errors/         Parquet: path, reason
       pca_model/      Parquet, one row: k, dim, mean, components (k x d), explained_variance_ratio (d)
+      listing/        Parquet: path, length, modification_time of every photo listed (for --incremental)
       _fruits_output  marker: this folder belongs to fruits (a re-run may replace it)
       _fruits_lock    while a local run writes: host, pid and start time of that run
       _logs/          the libraries' logs (TensorFlow, Spark, ...) of the last local run
@@ -37,7 +38,8 @@ PCA = "pca"
 PCA_CSV = "pca_csv"
 ERRORS = "errors"
 PCA_MODEL = "pca_model"
-RESULT_DIRS = (FEATURES, PCA, PCA_CSV, ERRORS, PCA_MODEL)
+LISTING = "listing"
+RESULT_DIRS = (FEATURES, PCA, PCA_CSV, ERRORS, PCA_MODEL, LISTING)
 # 2: typed manifest; `inputs` (one entry per INPUT) replaced `input`; locations are absolute.
 MANIFEST_VERSION = 2
 SUCCEEDED = "succeeded"
@@ -75,6 +77,21 @@ class InputCounts:
 
 
 @dataclass(frozen=True)
+class IncrementalInfo:
+    """`--incremental`: what was reused from the previous run in OUTPUT (fruits.spark.incremental).
+    reused + new + changed + retried == n_input; removed photos were in the previous run only."""
+
+    mode: str  # "incremental", or "full" when nothing could be reused
+    reason: str | None = None  # why nothing was reused (mode "full")
+    reused: int = 0
+    new: int = 0
+    changed: int = 0
+    retried: int = 0  # error rows of the previous run, unchanged, tried again
+    removed: int = 0
+    previous_started_at: str | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What manifest.json says about a successful run. Counts hold for the whole run and for each input:
     n_input == n_features + n_errors."""
@@ -105,6 +122,7 @@ class Manifest:
     versions: dict[str, str] = field(default_factory=dict)
     status: str = SUCCEEDED
     manifest_version: int = MANIFEST_VERSION
+    incremental: IncrementalInfo | None = None  # only for runs started with --incremental
 
     @property
     def input_uris(self) -> tuple[str, ...]:

@@ -74,6 +74,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--master", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, else local[*])")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="write into a non-empty OUTPUT that holds no fruits run")
+    parser.add_argument("--incremental", nargs="?", const="on", choices=("on", "strict", "off"),
+                        help="reuse the features of the finished run in OUTPUT for the photos whose path, size and "
+                             "modification time are unchanged; featurize only new and changed ones. When nothing "
+                             "can be reused (other model, no finished run) a full run says why; "
+                             "--incremental=strict exits 2 instead")
     parser.add_argument("--threads", type=int, help="threads per inference call (default: cores of one Spark task)")
     parser.add_argument("--arrow-batch-rows", type=int, help="rows per Arrow batch sent to Python (default: 512)")
     parser.add_argument("--conf", type=parse_conf, action="append", metavar="KEY=VALUE",
@@ -96,7 +101,7 @@ def add_parser(subparsers) -> None:
 def config_from_args(args: argparse.Namespace):
     flags = {key: getattr(args, key, None) for key in (
         "inputs", "output", "weights", "image_size", "variance", "k", "master", "engine", "batch_size",
-        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows")}
+        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows", "incremental")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
     if getattr(args, "s3a", False) or getattr(args, "s3a_jars", None):
@@ -180,6 +185,10 @@ def _summary(manifest) -> None:
     if len(manifest.inputs) > 1:
         lines += [f"  {item.uri}: {item.n_features} of {item.n_input} featurized, {item.n_errors} errors"
                   for item in manifest.inputs]
+    reuse = manifest.incremental
+    if reuse is not None and reuse.mode == "incremental":
+        lines.append(f"incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
+                     f"{reuse.retried} retried, {reuse.removed} removed")
     lines += [
         "timings: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in manifest.timings_s.items()),
         f"outputs: {manifest.output} (manifest.json, features/, pca/, pca_csv/, errors/, pca_model/)",

@@ -15,7 +15,7 @@ from .. import outputs
 from ..config import RunConfig
 from ..model import FEATURE_DIM
 from ..storage import join
-from . import stages
+from . import incremental, stages
 from .progress import Progress
 
 log = logging.getLogger("fruits")
@@ -32,16 +32,37 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
     """
     say = on_stage or (lambda message: log.info("%s", message))
     with ExitStack() as cleanup:
-        started = stages.start(spark, config, cleanup)
+        # --incremental: a reusable previous run stays untouched (manifest included) until the new one is
+        # complete, the new folders are staged (fruits.spark.incremental).
+        started, previous, why_full = incremental.start(spark, config, cleanup)
         config, locations = started.config, started.locations
         say(f"[1/5] loading weights ({locations.weights}) and listing " + ", ".join(locations.inputs))
         prepared = stages.prepare(spark, started, cleanup)
-        say(f"[2/5] featurizing {prepared.discovered.n_input} images (engine {config.engine}, "
-            f"{config.image_size}px)")
-        featurized = stages.featurize(spark, started, prepared, cleanup, on_progress)
+        if previous is not None:
+            why_full = incremental.check_weights(previous, prepared.model.weights.sha256)
+            if why_full:
+                previous, started = None, incremental.fall_back(spark, started, why_full)
+        reuse, plan_seconds = None, None
+        if config.incremental != "off" and previous is None:
+            say(f"--incremental: full run, nothing reused: {why_full}")
+            reuse = outputs.IncrementalInfo("full", why_full, new=prepared.discovered.n_input)
+        if previous is None:
+            say(f"[2/5] featurizing {prepared.discovered.n_input} images (engine {config.engine}, "
+                f"{config.image_size}px)")
+            incremental.write_listing(started, prepared)
+            featurized = stages.featurize(spark, started, prepared, cleanup, on_progress)
+        else:
+            say(f"[2/5] comparing {prepared.discovered.n_input} images with the previous run, featurizing the new "
+                f"and changed ones (engine {config.engine}, {config.image_size}px)")
+            featurized, reuse, plan_seconds = incremental.featurize(spark, started, prepared, previous, cleanup,
+                                                                    on_progress)
+            say(f"--incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
+                f"{reuse.retried} retried, {reuse.removed} removed")
         say(f"[3/5] fitting PCA on {featurized.n_features} x {FEATURE_DIM} features")
         fitted = stages.fit(spark, started, featurized)
         say(f"[4/5] writing pca/, pca_csv/ and pca_model/ (k={fitted.projection.k}) under {locations.output}")
         projected = stages.project(spark, started, fitted, cleanup)
         say(f"[5/5] writing {join(locations.output, outputs.MANIFEST)}")
-        return stages.finish(spark, started, prepared, featurized, fitted, projected)
+        if config.incremental == "off":
+            return stages.finish(spark, started, prepared, featurized, fitted, projected)
+        return incremental.finish(spark, started, prepared, featurized, fitted, projected, reuse, plan_seconds)

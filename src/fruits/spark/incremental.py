@@ -1,0 +1,402 @@
+"""Incremental runs (`fruits run ... --incremental`): featurize only the photos that are new or changed.
+
+What is reused, and why path + size + modification time (not a content hash)
+-------------------------------------------------------------------------
+Every run writes `listing/` beside `features/`: path, length and modification time of every photo it listed
+(read from Spark's `binaryFile` listing, which never opens a photo for these columns). An incremental run lists
+INPUT the same way and joins that listing with the previous `listing/` on `path`, in Spark:
+
+    same path, same length, same modification time, features in the previous run  -> reused (features copied)
+    same path, other length or modification time                                  -> changed (featurized again)
+    same path and metadata, but an error row in the previous run                   -> retried (featurized again)
+    path unknown to the previous run                                               -> new (featurized)
+    path of the previous run no longer listed                                      -> removed (dropped)
+
+Metadata, not a hash: hashing means reading every byte of every photo at every run (on S3, one GET per object
+and the whole bucket through the executors), which is most of what an incremental run is meant to save; the
+CNN is the expensive part but reading is not free either. The modification time is reliable on both storages
+the job targets: S3 gives every PUT a new Last-Modified (objects are immutable, a "replacement" is a new object)
+and a local or HDFS write moves the mtime. It is also what Spark's own file streaming source uses to remember the
+files it has seen. The cost of the choice: a tool that rewrites a photo and then restores its old mtime and size
+(`touch -r`, some copy tools with "preserve times") hides the change; a permission change (chmod) changes
+neither, so an unchanged photo that became unreadable keeps its features until its content changes. A plain
+(full) run re-reads everything.
+
+Only the photos to featurize reach the driver (their paths; Spark's own listing holds every file status there
+anyway), never the whole listing: the classification, the counts and the copy of the reused features run on the
+executors.
+
+Atomicity
+---------
+Nothing of the previous run is touched until the new one is complete: the new listing/, features/, errors/, pca/,
+pca_csv/ and pca_model/ are written under OUTPUT/_incremental/, then `commit` deletes the manifest, swaps each
+folder in with a Hadoop rename and writes the new manifest last. A failure or a kill before the commit leaves the
+previous run whole, with its manifest (the staging folder is removed by the next run). During the commit there is
+no manifest: a kill there leaves no manifest (readers refuse the folder, the next --incremental run is a full run),
+never a manifest over a mix. On a local disk or HDFS each rename is a metadata operation (milliseconds); on S3 a
+"rename" is a copy then a delete of every object, so the no-manifest window lasts as long as copying the outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from .. import outputs
+from ..config import RunConfig
+from ..errors import FruitsError, NoImagesError, OutputError, PipelineError, RunOutputError
+from ..storage import is_local, join, local_path
+from . import stages
+from .discover import skipped_reason
+from .featurize import FeaturizeCounters
+from .hadoop_fs import HadoopFS
+from .progress import Progress
+from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
+    check_inputs, configure_session, write, write_manifest
+
+log = logging.getLogger("fruits")
+
+# Per photo of a run: path, length (bytes), modification_time (timestamp); what the next run compares with.
+LISTING = outputs.LISTING
+# Where an incremental run writes its outputs before the swap (a leading "_": Spark readers skip it).
+STAGING = "_incremental"
+# The folders an incremental run writes and swaps in.
+SWAPPED_DIRS = outputs.RESULT_DIRS
+
+NEW, CHANGED, RETRIED, REUSED, REMOVED = "new", "changed", "retried", "reused", "removed"
+
+
+class NotReusableError(FruitsError):
+    """--incremental=strict and nothing in OUTPUT can be reused (CLI exit 2, with the reason)."""
+
+
+@dataclass(frozen=True)
+class Previous:
+    """A finished run in OUTPUT whose features may be reused (its manifest and where its folders are)."""
+
+    output_uri: str
+    manifest: outputs.Manifest
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.manifest.weights.sha256
+
+
+# --- is there a previous run to reuse? -----------------------------------------------------------------------
+
+
+def find_previous(fs: HadoopFS, output_uri: str, config: RunConfig) -> tuple[Previous | None, str]:
+    """(the reusable previous run, "") or (None, the one-line reason nothing can be reused).
+
+    Checks all but the weights' sha256, which needs the weights loaded (`check_weights`).
+    """
+    manifest_uri = join(output_uri, outputs.MANIFEST)
+    try:
+        if not fs.exists(manifest_uri):
+            return None, f"OUTPUT holds no finished run (no {outputs.MANIFEST})"
+        manifest = outputs.parse_manifest(fs.read_bytes(manifest_uri), where=manifest_uri)
+    except RunOutputError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - unreachable bucket, permission denied: a full run will say more
+        return None, f"cannot read the previous manifest: {str(exc).splitlines()[0][:200]}"
+    checks = (
+        ("image size", manifest.image_size, config.image_size),
+        ("engine", manifest.engine, config.engine),
+        ("--max-bytes", manifest.limits.max_bytes, config.max_bytes),
+        ("--max-pixels", manifest.limits.max_pixels, config.max_pixels),
+    )
+    for what, before, now in checks:
+        if before != now:
+            return None, f"the previous run used another {what} ({before} then, {now} now)"
+    for name in (outputs.FEATURES, LISTING):
+        if not fs.exists(join(output_uri, name)):
+            hint = " (deleted by hand?)" if name == outputs.FEATURES else " (a run made before incremental runs)"
+            return None, f"the previous run's {name}/ is missing{hint}"
+    return Previous(output_uri, manifest), ""
+
+
+def check_weights(previous: Previous, weights_sha256: str) -> str:
+    """"" when the previous run's features came from these weights, else the reason."""
+    if previous.weights_sha256 != weights_sha256:
+        return (f"the previous run used other weights (sha256 {previous.weights_sha256[:12]}... then, "
+                f"{weights_sha256[:12]}... now)")
+    return ""
+
+
+# --- the index every run writes ------------------------------------------------------------------------------
+
+
+def input_index(files):
+    """path, length, modification_time of every photo Spark's scan yields (no photo is opened for this)."""
+    from pyspark.sql import functions as F
+
+    return files.select("path", "length", F.col("modificationTime").alias("modification_time"))
+
+
+def write_listing(started: stages.Started, prepared: stages.Prepared) -> None:
+    """listing/ of a full run. Written before the photos are read: a photo rewritten in between gets an older
+    time here than the content featurized, so the next run featurizes it again (never the reverse)."""
+    frames = [input_index(files) for files in prepared.discovered.files]
+    listing = frames[0]
+    for frame in frames[1:]:
+        listing = listing.unionByName(frame)
+    write(listing.write.mode("overwrite"), "parquet", started.uris[LISTING])
+
+
+# --- start: claim OUTPUT without touching the previous run ----------------------------------------------------
+
+
+def start(spark, config: RunConfig, cleanup: ExitStack) -> tuple[stages.Started, Previous | None, str]:
+    """stages.start for a run with --incremental (or without: then exactly stages.start).
+
+    With a reusable previous run, OUTPUT is locked but its manifest is kept, and the run's folders (`uris`) are
+    the staging ones under OUTPUT/_incremental/. Otherwise stages.start claims OUTPUT for a full run."""
+    if config.incremental == "off":
+        return stages.start(spark, config, cleanup), None, "--incremental not given"
+    clock, started_at = time.monotonic(), stages.now()
+    config = config.validated()
+    fs = HadoopFS(spark)
+    configure_session(spark, config)
+    locations = resolve_locations(spark, config)
+    check_inputs(fs, locations.inputs)
+    previous, why = find_previous(fs, locations.output, config)
+    if previous is None:
+        refuse_if_strict(config, why)
+        return stages.start(spark, config, cleanup), None, why
+    if is_local(locations.output):
+        from .lock import OutputLock
+
+        lock = OutputLock(local_path(locations.output), outputs.LOCK).acquire()
+        cleanup.callback(lock.release)
+    try:
+        discard_staging(fs, locations.output)
+    except Exception as exc:  # noqa: BLE001 - permission denied, read-only file system
+        raise OutputError(f"cannot write to OUTPUT {locations.output}: {str(exc).splitlines()[0][:200]}") from None
+    started = stages.Started(config, locations, staging_uris(locations.output), started_at, clock,
+                             time.monotonic() - clock)
+    return started, previous, ""
+
+
+def refuse_if_strict(config: RunConfig, why: str) -> None:
+    if config.incremental == "strict":
+        raise NotReusableError(f"--incremental=strict: nothing in OUTPUT can be reused: {why}")
+
+
+def fall_back(spark, started: stages.Started, why: str) -> stages.Started:
+    """The weights differ: claim OUTPUT for a full run after all (the lock is already ours)."""
+    refuse_if_strict(started.config, why)
+    fs = HadoopFS(spark)
+    prepare_output(fs, started.locations.output, started.config.overwrite)
+    discard_staging(fs, started.locations.output)
+    return dataclasses.replace(started, uris=output_uris(started.locations.output))
+
+
+# --- planning: which photo is what -----------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    classified: object  # DataFrame path, length, modification_time, input, status (persisted)
+    counts: dict[str, int] = field(default_factory=dict)
+    by_input: dict[tuple[int, str], int] = field(default_factory=dict)  # (INPUT index, status) -> photos
+    todo: list[tuple[int, str]] = field(default_factory=list)  # (INPUT index, path) to featurize
+    seconds: float = 0.0
+
+    def index(self):
+        """listing/ of this run: every photo listed now, with the length and time it was compared with."""
+        from pyspark.sql import functions as F
+
+        return self.classified.filter(F.col("status") != REMOVED).select("path", "length", "modification_time")
+
+    def release(self) -> None:
+        self.classified.unpersist()
+
+
+def plan(spark, discovered: Discovered, previous: Previous) -> Plan:
+    """Join the new listing with the previous run's listing/ and features/ (in Spark)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    t0 = time.monotonic()
+    frames = [input_index(files).withColumn("input", F.lit(i)) for i, files in enumerate(discovered.files)]
+    listed = frames[0]
+    for frame in frames[1:]:
+        listed = listed.unionByName(frame)
+    before = spark.read.parquet(join(previous.output_uri, LISTING)).select(
+        "path", F.col("length").alias("length_before"), F.col("modification_time").alias("time_before"))
+    featured = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).select("path")
+                .withColumn("had_features", F.lit(True)))
+    known = before.join(featured, "path", "left").withColumn("known", F.lit(True))
+    same = (F.col("length").eqNullSafe(F.col("length_before"))
+            & F.col("modification_time").eqNullSafe(F.col("time_before")))
+    status = (F.when(F.col("known").isNull(), NEW)
+              .when(~same, CHANGED)
+              .when(F.col("had_features").isNull(), RETRIED)
+              .otherwise(REUSED))
+    joined = listed.withColumn("listed", F.lit(True)).join(known, "path", "full_outer")
+    classified = joined.select(
+        "path", "length", "modification_time", "input",
+        F.when(F.col("listed").isNull(), REMOVED).otherwise(status).alias("status"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    by_input = {(row["input"], row["status"]): int(row["count"])
+                for row in classified.groupBy("input", "status").count().collect()}
+    counts = {name: 0 for name in (REUSED, NEW, CHANGED, RETRIED, REMOVED)}
+    for (_, name), count in by_input.items():
+        counts[name] += count
+    todo = classified.filter(F.col("status").isin(NEW, CHANGED, RETRIED)).select("input", "path")
+    return Plan(classified, counts, by_input, [(row["input"], row["path"]) for row in todo.collect()],
+                time.monotonic() - t0)
+
+
+# --- featurizing the photos to do, and copying the reused ones -----------------------------------------------
+
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+
+
+def escape_glob(path: str) -> str:
+    """Spark globs a path it is given to load; a photo named `a[1].jpg` must be read as itself."""
+    return _GLOB_CHARS.sub(r"\\\1", path)
+
+
+def _photos(spark, paths: list[str], like):
+    """The binaryFile relation of these photos (the same options as the listing of an INPUT)."""
+    from pyspark.sql import functions as F
+
+    if not paths:
+        return like.filter(F.lit(False))
+    return (spark.read.format("binaryFile").option("ignoreMissingFiles", "true")
+            .option("ignoreCorruptFiles", "true").load([escape_glob(path) for path in paths]))
+
+
+def featurize(spark, started: stages.Started, prepared: stages.Prepared, previous: Previous, cleanup: ExitStack,
+              on_progress: Progress | None = None) -> tuple[stages.Featurized, outputs.IncrementalInfo, float]:
+    """stages.featurize for an incremental run: plan, write the staged listing/, featurize the photos to do
+    (the job's own featurize step on a relation of just those photos), then add the reused rows to features/.
+    Returns the stage result, the counts for the manifest and the planning seconds."""
+    from pyspark.sql import functions as F
+
+    t0 = time.monotonic()
+    discovered, uris = prepared.discovered, started.uris
+    the_plan = plan(spark, discovered, previous)
+    cleanup.callback(the_plan.release)
+    c = the_plan.counts
+    log.info("incremental: %d reused, %d new, %d changed, %d retried, %d removed", c[REUSED], c[NEW], c[CHANGED],
+             c[RETRIED], c[REMOVED])
+    write(the_plan.index().write.mode("overwrite"), "parquet", uris[LISTING])
+    n_inputs = len(discovered.input_uris)
+    todo_paths = [[path for index, path in the_plan.todo if index == i] for i in range(n_inputs)]
+    todo = Discovered(discovered.input_uris,
+                      tuple(_photos(spark, paths, files) for paths, files in zip(todo_paths, discovered.files)),
+                      tuple(len(paths) for paths in todo_paths))
+    if the_plan.todo:
+        done = featurize_to_output(spark, todo, prepared.model, started.config, uris, cleanup, on_progress)
+        per_todo = done.per_input
+        counters = done.counters
+    else:  # nothing to featurize: empty features/ and errors/ with their schemas, the reused rows follow
+        empty = spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).limit(0)
+        write(empty.select("path", "label", "split", "features").write.mode("overwrite"), "parquet",
+              uris[outputs.FEATURES])
+        write(spark.createDataFrame([], "path string, reason string").write.mode("overwrite"), "parquet",
+              uris[outputs.ERRORS])
+        per_todo = tuple(outputs.InputCounts(uri, 0, 0, 0, 0) for uri in discovered.input_uris)
+        counters = FeaturizeCounters(spark).as_dict()  # all zero: the CNN saw no photo
+    reused = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES))
+              .join(the_plan.classified.filter(F.col("status") == REUSED).select("path"), "path", "left_semi")
+              .select("path", "label", "split", "features"))
+    write(reused.write.mode("append"), "parquet", uris[outputs.FEATURES])
+    # Listed but never yielded by the scan of the listing (empty files, ...): one error row per INPUT, as a
+    # full run writes.
+    per_input, skipped_rows = [], []
+    for i, (uri, listed, item) in enumerate(zip(discovered.input_uris, discovered.listed, per_todo)):
+        scanned = sum(count for (index, name), count in the_plan.by_input.items() if index == i)
+        skipped = listed - scanned
+        if skipped < 0:
+            raise PipelineError(f"accounting broke: {scanned} photos scanned under {uri}, {listed} listed")
+        if skipped:
+            skipped_rows.append((uri, skipped_reason(skipped)))
+        n_reused = the_plan.by_input.get((i, REUSED), 0)
+        per_input.append(outputs.InputCounts(uri, listed, n_reused + item.n_features, item.n_errors + skipped,
+                                             item.n_skipped + skipped))
+    if skipped_rows:
+        write(spark.createDataFrame(skipped_rows, "path string, reason string").write.mode("append"), "parquet",
+              uris[outputs.ERRORS])
+    result = FeaturizeResult(
+        n_input=discovered.n_input,
+        n_features=sum(item.n_features for item in per_input),
+        n_errors=sum(item.n_errors for item in per_input),
+        counters=counters,
+        per_input=tuple(per_input),
+    )
+    if result.n_input != result.n_features + result.n_errors:
+        raise PipelineError(f"accounting broke: {result.n_input} inputs != {result.n_features} features + "
+                            f"{result.n_errors} errors")
+    if result.n_features < 2:
+        raise NoImagesError(f"only {result.n_features} of {result.n_input} images could be decoded, PCA needs at "
+                            f"least 2; the reasons are in {uris[outputs.ERRORS]}")
+    info = outputs.IncrementalInfo("incremental", None, reused=c[REUSED], new=c[NEW], changed=c[CHANGED],
+                                   retried=c[RETRIED], removed=c[REMOVED],
+                                   previous_started_at=previous.manifest.started_at)
+    return stages.Featurized(result, time.monotonic() - t0), info, the_plan.seconds
+
+
+# --- staging and the swap --------------------------------------------------------------------------------------
+
+
+def staging_uris(output_uri: str) -> dict[str, str]:
+    return {name: join(output_uri, STAGING, name) for name in SWAPPED_DIRS}
+
+
+def discard_staging(fs: HadoopFS, output_uri: str) -> None:
+    """What a killed incremental run left behind (never read: only a finished staging is swapped in)."""
+    fs.delete(join(output_uri, STAGING), recursive=True)
+
+
+def _rename(spark, source: str, target: str) -> None:
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    source_path, target_path = jvm.org.apache.hadoop.fs.Path(source), jvm.org.apache.hadoop.fs.Path(target)
+    if not source_path.getFileSystem(conf).rename(source_path, target_path):
+        raise OSError(f"cannot rename {source} to {target}")
+
+
+def commit(spark, output_uri: str, manifest: outputs.Manifest) -> None:
+    """Swap the staged folders in: manifest deleted first, new manifest written last (see the module doc)."""
+    fs = HadoopFS(spark)
+    staged = staging_uris(output_uri)
+    fs.delete(join(output_uri, outputs.MANIFEST), recursive=False)
+    for name in SWAPPED_DIRS:
+        target = join(output_uri, name)
+        fs.delete(target, recursive=True)
+        _rename(spark, staged[name], target)
+    write_manifest(fs, output_uri, manifest)
+    discard_staging(fs, output_uri)
+
+
+def finish(spark, started: stages.Started, prepared: stages.Prepared, featurized: stages.Featurized,
+           fitted: stages.Fitted, projected: stages.Projected, info: outputs.IncrementalInfo | None,
+           plan_seconds: float | None) -> outputs.Manifest:
+    """stages.finish for a run with --incremental: the manifest says what was reused; after an incremental
+    run the staged folders are swapped in and the manifest written last."""
+    timings = {
+        "discover": prepared.discover_seconds,
+        "prepare": started.seconds + prepared.seconds,
+        **({"plan": plan_seconds} if plan_seconds is not None else {}),
+        "featurize": featurized.seconds,
+        "pca": fitted.seconds,
+        "write": projected.seconds,
+        "total": time.monotonic() - started.clock,
+    }
+    manifest = stages.build_manifest(spark, started, prepared, featurized, fitted, projected, timings)
+    manifest = dataclasses.replace(manifest, incremental=info)
+    output = started.locations.output
+    if started.uris[outputs.FEATURES] == join(output, outputs.FEATURES):
+        write_manifest(HadoopFS(spark), output, manifest)
+    else:
+        t0 = time.monotonic()
+        commit(spark, output, manifest)
+        log.info("swapped the new outputs in (%.2f s)", time.monotonic() - t0)
+    return manifest

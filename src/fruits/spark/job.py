@@ -18,6 +18,7 @@ from .. import __version__, outputs
 from ..config import RunConfig
 from ..model import FEATURE_DIM
 from ..storage import join
+from .classifier import fit_classifier
 from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS
 from .pca import PcaFit, fit_pca
@@ -159,6 +160,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
         "total": time.monotonic() - t_start,
     }
     manifest = build_manifest(spark, config, input_uri, output_uri, model, counts, fit, labels, started_at, timings)
+    manifest["classifier"] = fit_classifier(spark, uris[outputs.PCA], output_uri, fs)  # issue 11: identify's model
     stage(f"[5/5] writing {join(output_uri, outputs.MANIFEST)}")
     write_manifest(fs, output_uri, manifest)
     return manifest

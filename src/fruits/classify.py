@@ -152,7 +152,7 @@ class KnnClassifier:
         rows = np.repeat(np.arange(len(codes)), codes.shape[1])
         scores = np.zeros((len(codes), n_classes))
         np.add.at(scores, (rows, codes.ravel()), weights.ravel())
-        votes = np.zeros((len(codes), n_classes), dtype=np.int64)
+        votes = np.zeros((len(codes), n_classes), dtype=np.int32)  # 100,000 photos x 125 labels: 50 MB
         np.add.at(votes, (rows, codes.ravel()), 1)
         scores /= scores.sum(axis=1, keepdims=True)
         nearest = found.distances[:, 0]

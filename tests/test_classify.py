@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from fruits.classify import (
+    SCALE_SAMPLE,
     KnnClassifier,
+    LinearModel,
     assess,
     evaluate,
     explain,
@@ -36,7 +40,65 @@ def test_neighbours_match_scikit_learn():
     ours = knn.neighbours(queries)
     distances, indices = NearestNeighbors(n_neighbors=9, algorithm="brute").fit(reference).kneighbors(queries)
     np.testing.assert_array_equal(ours.indices, indices)
-    np.testing.assert_allclose(ours.distances, distances, atol=1e-9)
+    np.testing.assert_allclose(ours.distances, distances, rtol=1e-5)  # faiss computes in float32
+
+
+def test_the_inverted_file_finds_almost_every_exact_neighbour():
+    """Above the exact limit the index probes a few groups only: on clustered points (like photos of fruit
+    varieties) it still finds the exact neighbours, and every query gets k of them."""
+    from fruits.neighbours import NeighbourIndex
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(scale=5.0, size=(40, 16))
+    points = centres[rng.integers(0, 40, 6000)] + rng.normal(size=(6000, 16))
+    queries = centres[rng.integers(0, 40, 200)] + rng.normal(size=(200, 16))
+    exact = NeighbourIndex(points)
+    approximate = NeighbourIndex(points, exact_limit=1000)
+    assert (exact.kind, approximate.kind) == ("exact", "inverted file")
+    _, truth = exact.search(queries, 10)
+    distances, found = approximate.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, found)])
+    assert recall >= 0.95 and found.shape == (200, 10) and np.all(found >= 0)
+    assert np.all(np.diff(distances, axis=1) >= 0)
+
+
+def test_the_scale_of_the_space_is_measured_on_a_bounded_sample():
+    rng = np.random.default_rng(3)
+    knn = KnnClassifier(rng.normal(size=(SCALE_SAMPLE + 500, 4)), ["x"] * (SCALE_SAMPLE + 500), k=5)
+    assert len(knn.reference_reach) == SCALE_SAMPLE and knn.softening > 0
+
+
+def test_class_balanced_votes_do_not_let_a_big_class_drown_a_small_one():
+    # 1-D: 40 "studio" references spread over [0, 4], 4 "shop" references at 1.9 .. 2.1; query at 2.
+    studio = np.linspace(0, 4, 40)[:, None]
+    shop = np.array([[1.9], [1.95], [2.05], [2.1]])
+    reference, labels = np.vstack([studio, shop]), ["studio"] * 40 + ["shop"] * 4
+    plain = KnnClassifier(reference, labels, k=20).classify(np.array([[2.0]]))
+    balanced = KnnClassifier(reference, labels, k=20, balance=True).classify(np.array([[2.0]]))
+    assert plain.ranking(0)[0][0] == "studio" and balanced.ranking(0)[0][0] == "shop"
+    np.testing.assert_array_equal(plain.votes, balanced.votes)
+
+
+def test_cosine_space_compares_directions_not_lengths():
+    reference = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 0.1], [0.1, 3.0]])
+    knn = KnnClassifier(reference, ["east", "north", "east", "north"], k=1, space="cosine")
+    assert knn.classify(np.array([[10.0, 0.5]])).ranking(0)[0][0] == "east"
+    assert knn.classify(np.array([[0.01, 0.2]])).ranking(0)[0][0] == "north"
+    with pytest.raises(ValueError):
+        KnnClassifier(reference, ["a"] * 4, space="manhattan")
+
+
+def test_the_linear_model_separates_blobs_and_survives_its_file_format():
+    coords, labels = _blobs(per_class=40)
+    model = LinearModel.fit_numpy(coords, list(labels))
+    probabilities = model.probabilities(np.array([[0.1] * 5, [5.9] * 5]))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert [model.classes[i] for i in probabilities.argmax(axis=1)] == ["apple", "lemon"]
+    again = LinearModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    np.testing.assert_allclose(again.probabilities(coords), model.probabilities(coords))
+    broken = {**model.to_dict(), "intercepts": [0.0]}
+    with pytest.raises(ValueError):
+        LinearModel.from_dict(broken)
 
 
 def test_scores_are_softened_inverse_distance_shares():

@@ -25,9 +25,16 @@ from fruits.identify import service as identify_service
 from fruits.images import decode_and_resize
 from fruits.outputs import WeightsInfo
 from fruits.run_output import open_run_output
-from tests import bad_images
+from tests import bad_images, no_fruit
 
 REQUIRED_KINDS = ("apple", "lemon", "mango", "raspberry", "banana", "orange")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    from tests.conftest import SHARED, _require_shared
+
+    return _require_shared(SHARED / "data" / "grocery-store-fruit").parent
 
 
 # --- fruit facts ----------------------------------------------------------------------------------------------
@@ -56,6 +63,9 @@ def test_every_card_is_complete_and_every_figure_has_a_source():
     ("lemon", "lemon"), ("raspberry", "raspberry"), ("Raspberries", "raspberry"), ("Apple hit 1", "apple"),
     ("Kaki", "persimmon"), ("Maracuja", "passion fruit"), ("Pear Monster", "pear"), ("banana", "banana"),
     ("orange", "orange"), ("Nut Forest", "hazelnut"), ("Something Else", None), (None, None),
+    ("Satsuma", "mandarin"), ("Clementine", "mandarin"), ("Mandarine", "mandarin"), ("Cantaloupe", "melon"),
+    ("Melon Galia", "melon"), ("Melon Honeydew", "melon"), ("Watermelon", "watermelon"), ("Pear Anjou", "pear"),
+    ("Apple Royal Gala", "apple"), ("Grapefruit Red", "grapefruit"), ("Lime", "lime"), ("Potato Sweet", "sweet potato"),
 ])
 def test_class_names_map_to_fruit_kinds(label, kind):
     assert FruitFacts.load().kind_for(label) == kind
@@ -66,6 +76,15 @@ def test_every_fruits360_class_maps_to_a_known_kind():
     document = json.loads(Path(fruits.__file__).with_name("data").joinpath("fruit_facts.json").read_text())
     assert len(document["classes"]) >= 120
     assert all(facts.kind_for(name) in facts.kinds for name in document["classes"])
+
+
+def test_every_label_of_the_shared_sets_has_a_kind(shared_data):
+    """Fruits-360-114 and the grocery photos: 125 distinct labels, every one of a kind with a card."""
+    facts = FruitFacts.load()
+    labels = {p.name for root in ("fruits-360-114", "grocery-store-fruit") for split in ("Training", "Test")
+              for p in (shared_data / root / split).iterdir() if p.is_dir()}
+    assert len(labels) >= 120
+    assert {label: facts.kind_for(label) for label in labels if facts.kind_for(label) not in facts.kinds} == {}
 
 
 def test_weights_spec_comes_from_the_manifest(synthetic_run):
@@ -103,7 +122,86 @@ def test_a_reference_photo_lands_on_its_own_coordinates(synthetic_identifier):
     assert scores == sorted(scores, reverse=True) and sum(scores) <= 1 + 1e-9
     assert answer.top[0]["label"] in answer.sentence and answer.k == 5
     as_json = json.loads(json.dumps(answer.to_dict()))
-    assert as_json["card"]["kind"] == FruitFacts.load().kind_for(answer.top[0]["label"])
+    assert answer.familiarity == 1.0  # its own nearest neighbour
+    assert as_json["kind"] == as_json["kinds"][0]["kind"] and as_json["variety"] == as_json["kinds"][0]["variety"]
+    assert FruitFacts.load().kind_for(as_json["variety"]) == as_json["kind"]
+    if as_json["confident"]:
+        assert as_json["card"]["kind"] == as_json["kind"] and not as_json["verdict"].startswith("Not sure")
+    else:
+        assert as_json["card"] is None and as_json["verdict"].startswith("Not sure")
+
+
+def test_the_run_fits_a_linear_classifier_with_pyspark(synthetic_run, synthetic_identifier):
+    from fruits.identify.service import load_linear_model
+
+    run = synthetic_identifier.run
+    about = run.manifest.classifier
+    assert about.file == "classifier/model.json" and "pyspark.ml" in about.fitted_by
+    model = load_linear_model(run)
+    rows = synthetic_identifier.reference_rows
+    assert model.classes == tuple(sorted(set(run.images.labels[rows]))) and about.n_references == len(rows)
+    predicted = np.asarray(model.classes)[model.probabilities(run.images.coords[rows]).argmax(axis=1)]
+    assert np.mean(predicted == run.images.labels[rows]) >= 0.8
+    assert synthetic_identifier.linear is not None and synthetic_identifier.identify(
+        run.read_image(int(rows[0]))).method == "logistic"
+
+
+def test_views_start_with_what_the_run_saw(synthetic_photos):
+    from fruits.identify.views import photo_views
+
+    photo = sorted((synthetic_photos / "Test").rglob("*.jpg"))[0].read_bytes()
+    views = photo_views(photo, 64, 6)
+    assert views.shape == (6, 64, 64, 3) and views.dtype == np.uint8
+    np.testing.assert_array_equal(views[0], decode_and_resize(photo, 64))
+    np.testing.assert_array_equal(photo_views(photo, 64, 1), views[:1])
+    assert len({v.tobytes() for v in views}) == 6  # six different crops
+
+
+def _phone_photo(upright: bytes, orientation: int | None) -> bytes:
+    """A 4000x3000 JPEG from an upright photo, its pixels stored turned by 90 degrees, with the EXIF orientation
+    (6) that turns it back upright, or none."""
+    image = Image.open(io.BytesIO(upright)).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC)
+    stored = image.transpose(Image.Transpose.ROTATE_90)
+    buffer = io.BytesIO()
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        stored.save(buffer, "JPEG", quality=90, exif=exif.tobytes())
+    else:
+        stored.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_a_big_phone_photo_with_exif_rotation_is_identified_upright_and_fast(synthetic_identifier):
+    import time
+
+    run = synthetic_identifier.run
+    row = int(synthetic_identifier.reference_rows[2])
+    upright = run.read_image(row)
+    turned = _phone_photo(upright, orientation=6)
+    sideways = _phone_photo(upright, orientation=None)
+    assert Image.open(io.BytesIO(turned)).size == (4000, 3000)
+    mine, wrong = synthetic_identifier.coordinates(turned), synthetic_identifier.coordinates(sideways)
+    reference = run.images.coords[row]
+    assert np.linalg.norm(mine - reference) < 0.5 * np.linalg.norm(wrong - reference)
+    synthetic_identifier.identify(turned)  # warm
+    seconds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        answer = synthetic_identifier.identify(turned)
+        seconds.append(time.perf_counter() - started)
+    assert answer.similar[0]["id"] == run.images.ids[row]
+    assert min(seconds) <= 0.3, seconds  # the issue's latency goal, on one photo
+
+
+def test_concurrent_identify_calls_give_the_sequential_answers(synthetic_identifier, synthetic_photos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [p.read_bytes() for p in sorted(synthetic_photos.rglob("*.jpg"))[:8]]
+    sequential = [synthetic_identifier.identify(p).to_dict() for p in photos]
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(lambda p: synthetic_identifier.identify(p).to_dict(), photos * 3))
+    assert concurrent == sequential * 3
 
 
 def test_the_predictor_is_built_once_per_process(synthetic_identifier, monkeypatch):
@@ -204,7 +302,68 @@ def test_shared_sample_test_photos_are_identified(shared_run, shared_sample, fru
 _SHARED: dict[str, Identifier] = {}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(no_fruit.NO_FRUIT))
+def test_a_photo_with_no_fruit_is_not_sure(shared_run, name):
+    identifier = _shared_identifier(str(shared_run))
+    answer = identifier.identify(no_fruit.NO_FRUIT[name](seed=1)).to_dict()
+    assert answer["confident"] is False and answer["card"] is None, answer["verdict"]
+    assert answer["verdict"].startswith("Not sure") and len(answer["kinds"]) >= 1
+
+
 def _shared_identifier(output: str) -> Identifier:
     if output not in _SHARED:
         _SHARED[output] = Identifier.for_run(open_run_output(output))
     return _SHARED[output]
+
+
+# --- identify on real shop photos (slow: a real run over a slice of both shared sets) ---------------------------
+
+# Fruits-360-114 Training photos per class in the slow test's references: few, so the run (570 studio photos and
+# the 1,253 grocery photos, which carry the accuracy on shop photos) stays CI-sized; the full figures come from
+# benchmarks/identify_levers.py over a run of both whole sets.
+FRUITS360_PER_CLASS = 5
+# Floors just under what this test reached (kind top-1 57.7% = 64/111, top-3 85.6% = 95/111; 2 min 54 s for the
+# whole test on the busy 2-core machine), three photos of margin each, so a regression fails. Lower than the whole
+# sets (73.0% / 91.9%, docs/identify.md): only 5 studio photos a class here.
+KIND_TOP1_FLOOR = 0.55
+KIND_TOP3_FLOOR = 0.83
+
+
+@pytest.fixture(scope="module")
+def shop_run(spark, shared_data, shared_weights, tmp_path_factory):
+    """One run over Fruits-360-114 (FRUITS360_PER_CLASS Training photos a class) and all the grocery photos,
+    laid side by side as two folders of links: two inputs in one run."""
+    from tests.conftest import run_fixture_pipeline
+
+    root = tmp_path_factory.mktemp("shop") / "photos"
+    for folder in sorted((shared_data / "fruits-360-114" / "Training").iterdir()):
+        target = root / "fruits-360-114" / "Training" / folder.name
+        target.mkdir(parents=True)
+        for photo in sorted(folder.glob("*.jpg"))[:FRUITS360_PER_CLASS]:
+            (target / photo.name).symlink_to(photo)
+    (root / "grocery-store-fruit").symlink_to(shared_data / "grocery-store-fruit", target_is_directory=True)
+    output = root.parent / "output"
+    run_fixture_pipeline(spark, root, output, weights=str(shared_weights), image_size=160)
+    return open_run_output(str(output))
+
+
+@pytest.mark.slow
+def test_identify_names_the_kind_of_fruit_in_shop_photos(shop_run):
+    """The issue's measure: grocery-store-fruit/Test (111 phone photos), references from both sets; the right kind
+    first and in the top 3, with the product's Identifier (views, linear classifier)."""
+    from fruits.evaluation import inputs_of
+
+    facts = FruitFacts.load()
+    images = shop_run.images
+    names = inputs_of(shop_run)
+    rows = np.nonzero((names == "grocery-store-fruit") & (images.splits == "Test"))[0]
+    assert len(rows) == 111
+    identifier = Identifier.for_run(shop_run)
+    answers = [identifier.identify(shop_run.read_image(int(row))) for row in rows]
+    truth = [facts.kind_for(images.labels[row]) for row in rows]
+    top1 = np.mean([a.kind == t for a, t in zip(answers, truth)])
+    top3 = np.mean([t in [k["kind"] for k in a.kinds] for a, t in zip(answers, truth)])
+    print(f"kind top-1 {100 * top1:.1f}%, top-3 {100 * top3:.1f}% on {len(rows)} shop photos")
+    assert answers[0].method == "logistic"
+    assert top1 >= KIND_TOP1_FLOOR and top3 >= KIND_TOP3_FLOOR, (top1, top3)

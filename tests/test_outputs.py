@@ -10,7 +10,10 @@ import pytest
 
 from fruits import outputs
 from fruits.errors import RunOutputError
-from fruits.outputs import InputCounts, Limits, Manifest, WeightsInfo, parse_manifest
+from fruits.outputs import ClassifierInfo, InputCounts, Limits, Manifest, WeightsInfo, parse_manifest
+
+A_CLASSIFIER = ClassifierInfo(file="classifier/model.json", labels=2, fitted_by="pyspark.ml LogisticRegression",
+                              regularisation=1e-3, max_iterations=100, iterations=56, n_references=14, seconds=3.5)
 
 
 def a_manifest(**changes) -> Manifest:
@@ -33,7 +36,8 @@ def a_manifest(**changes) -> Manifest:
 
 
 @pytest.mark.parametrize("manifest", [a_manifest(), a_manifest(variance_target=None, k_source="k"),
-                                      a_manifest(weights=WeightsInfo("random:3", "random:3", "c" * 64))])
+                                      a_manifest(weights=WeightsInfo("random:3", "random:3", "c" * 64)),
+                                      a_manifest(classifier=A_CLASSIFIER)])
 def test_the_manifest_round_trips_through_json(manifest):
     text = manifest.to_json()
     assert parse_manifest(text) == manifest
@@ -42,6 +46,12 @@ def test_the_manifest_round_trips_through_json(manifest):
     assert data["manifest_version"] == outputs.MANIFEST_VERSION and data["status"] == "succeeded"
     assert data["inputs"][1] == {"uri": "s3://b/grocery", "n_input": 5, "n_features": 5, "n_errors": 0,
                                  "n_skipped": 0}
+
+
+def test_a_version_2_manifest_written_before_classifiers_still_parses():
+    data = a_manifest(classifier=A_CLASSIFIER).to_dict()
+    del data["classifier"]
+    assert parse_manifest(json.dumps(data)).classifier is None
 
 
 def _broken(edit):
@@ -65,9 +75,11 @@ def _broken(edit):
         (lambda d: d.update(status="failed"), "field status is 'failed'"),
         (lambda d: d.pop("manifest_version"), "field manifest_version is None"),
         (lambda d: d.update(manifest_version=3), "upgrade fruits"),
+        (lambda d: d.update(classifier={"file": "classifier/model.json"}), "field classifier.labels"),
     ],
     ids=["missing", "missing-nested", "wrong-type", "bool-for-int", "str-for-list", "missing-in-list",
-         "null", "dict-value", "str-for-object", "failed-run", "no-version", "newer-version"],
+         "null", "dict-value", "str-for-object", "failed-run", "no-version", "newer-version",
+         "incomplete-classifier"],
 )
 def test_a_broken_manifest_is_one_error_naming_the_field(edit, field):
     with pytest.raises(RunOutputError) as caught:

@@ -9,6 +9,7 @@ reader (run_output, the web app, identify, evaluate).
       errors/         Parquet: path, reason
       pca_model/      Parquet, one row: k, dim, mean, components (k x d), explained_variance_ratio (d)
       listing/        Parquet: path, length, modification_time of every photo listed (for --incremental)
+      classifier/     model.json: the linear classifier on pca/ fitted by pyspark.ml (runs of 2+ labels)
       _fruits_output  marker: this folder belongs to fruits (a re-run may replace it)
       _fruits_lock    while a local run writes: host, pid and start time of that run
       _logs/          the libraries' logs (TensorFlow, Spark, ...) of the last local run
@@ -39,7 +40,10 @@ PCA_CSV = "pca_csv"
 ERRORS = "errors"
 PCA_MODEL = "pca_model"
 LISTING = "listing"
-RESULT_DIRS = (FEATURES, PCA, PCA_CSV, ERRORS, PCA_MODEL, LISTING)
+CLASSIFIER = "classifier"
+CLASSIFIER_FILE = "classifier/model.json"
+# classifier/ is one of them so that an incremental run stages it and swaps it in with the others.
+RESULT_DIRS = (FEATURES, PCA, PCA_CSV, ERRORS, PCA_MODEL, LISTING, CLASSIFIER)
 # 2: typed manifest; `inputs` (one entry per INPUT) replaced `input`; locations are absolute.
 MANIFEST_VERSION = 2
 SUCCEEDED = "succeeded"
@@ -92,6 +96,20 @@ class IncrementalInfo:
 
 
 @dataclass(frozen=True)
+class ClassifierInfo:
+    """The linear classifier `fruits run` fitted on pca/ (fruits.spark.classifier); identify reads `file`."""
+
+    file: str  # relative to OUTPUT
+    labels: int
+    fitted_by: str
+    regularisation: float
+    max_iterations: int
+    iterations: int
+    n_references: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What manifest.json says about a successful run. Counts hold for the whole run and for each input:
     n_input == n_features + n_errors."""
@@ -120,6 +138,8 @@ class Manifest:
     featurize_counters: dict[str, int] = field(default_factory=dict)
     broadcast: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    # None: a run of one label (nothing to tell apart), or a version-2 manifest written before classifiers.
+    classifier: ClassifierInfo | None = None
     status: str = SUCCEEDED
     manifest_version: int = MANIFEST_VERSION
     incremental: IncrementalInfo | None = None  # only for runs started with --incremental

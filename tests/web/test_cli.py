@@ -34,8 +34,14 @@ def test_evaluate_prints_accuracy_and_the_confusion_matrix(capsys, synthetic_run
     assert code == 0
     lines = out.splitlines()
     assert lines[0].startswith("top-1 accuracy on the Test split") and "k=5" in lines[0]
-    assert lines[1].startswith("confusion matrix") and len(lines) == 3 + 5  # header + 5 classes
+    assert lines[1].startswith("confusion matrix") and lines[3 + 5].startswith("per input")  # header + 5 classes
+    # The synthetic photos sit in Training/ and Test/ directly: the input of a photo is that first folder.
+    assert lines[9].strip().startswith("Test: 10 Test photos") and "kind top-1" in lines[9]
     code, out, _ = _run(capsys, "evaluate", str(synthetic_run), "--json")
     body = json.loads(out)
     assert code == 0 and body["method"] == "test split" and body["n"] == 10
     assert sum(map(sum, body["confusion"])) == 10
+    (only,) = body["by_input"]["inputs"]
+    assert only["input"] == "Test" and only["n"] == 10 and 0 <= only["kind_top1"] <= only["kind_top3"] <= 1
+    assert only["label_top1"] <= only["label_top3"] and set(only["per_class_recall"]) <= set(body["classes"])
+    assert body["by_input"]["method"].startswith("logistic")  # the run's classifier/

@@ -205,3 +205,20 @@ def test_changed_weights_make_identify_503_and_leave_the_dashboard_up(catalog, t
         response = other.post("/api/identify", content=test_photo, headers={"content-type": "image/jpeg"})
         assert response.status_code == 503 and "changed since `fruits run`" in response.json()["detail"]
         assert other.get("/images", headers={"accept": "text/html"}).status_code == 200
+
+
+def test_the_identify_model_is_built_before_the_server_listens(synthetic_run, monkeypatch):
+    """Uvicorn opens its socket after the app's start-up: with warm-up on, that start-up builds the identify
+    model, so the first request never waits for it."""
+    from fastapi.testclient import TestClient
+
+    from fruits.identify import service
+    from fruits.web import Settings, create_app
+
+    monkeypatch.setattr(service, "_MODELS", {})  # as in a fresh process
+    app = create_app(Settings(output=str(synthetic_run), warm_up=True))
+    identifier = app.state.catalog.identifier
+    assert not identifier.ready
+    with TestClient(app) as client:  # runs the start-up, as uvicorn does before it listens
+        assert identifier.ready
+        assert client.get("/healthz").json() == {"status": "ok"}

@@ -47,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     app = create_app(settings, catalog)
     import uvicorn
 
-    print(f"serving {len(catalog.run.images)} photos of {settings.output} on http://{args.host}:{args.port} "
-          "(Ctrl+C to stop)", file=sys.stderr)
+    print(f"serving {len(catalog.run.images)} photos of {settings.output} on http://{args.host}:{args.port} as soon "
+          "as the identify model is loaded (Ctrl+C to stop)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
     return 0

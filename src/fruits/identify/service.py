@@ -10,6 +10,7 @@ Privacy: a photo lives in memory for the duration of one call; nothing here writ
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -18,18 +19,35 @@ from typing import Any
 
 import numpy as np
 
-from ..classify import DEFAULT_NEIGHBOURS, Classification, KnnClassifier, explain, reference_mask
+from .. import storage
+from ..classify import (
+    DEFAULT_NEIGHBOURS,
+    Classification,
+    KnnClassifier,
+    LinearModel,
+    certainty_words,
+    explain,
+    reference_mask,
+)
 from ..engines import EngineSpec, Predictor, load_predictor, prepare_payload
-from ..errors import ImageDecodeError, WeightsError
-from ..extract import extract_features
+from ..errors import ImageDecodeError, RunOutputError, WeightsError
 from ..images import ImageLimits
 from ..model import WeightsSpec, load_weights, validate_image_size
 from ..outputs import Manifest
 from ..run_output import RunOutput
 from .facts import FruitFacts
 from .metadata import JPEG_MAGIC, PNG_MAGIC, strip_metadata
+from .views import photo_views
 
 log = logging.getLogger(__name__)
+
+# Views of a photo looked at by identify (fruits.identify.views): measured by benchmarks/identify_levers.py.
+DEFAULT_VIEWS = 6
+# "Not sure" below either: the photo is farther from the references than most references are from their
+# neighbours, or no kind gathers this share of the score. Chosen on generated non-fruit photos and the grocery
+# Training photos (never the Test photos the accuracy is measured on): see benchmarks/identify_levers.py.
+MIN_FAMILIARITY = 0.02
+MIN_KIND_SCORE = 0.35
 
 
 class UnsupportedPhotoError(ImageDecodeError):
@@ -63,6 +81,11 @@ class _RunModel:
 
 _MODELS: dict[tuple[str, int, str], _RunModel] = {}
 _BUILD_LOCK = threading.Lock()
+
+
+def _model_key(run: RunOutput) -> tuple[str, int, str]:
+    manifest = run.manifest
+    return manifest.engine, manifest.image_size, manifest.weights.sha256
 
 
 def default_threads() -> int:
@@ -111,8 +134,34 @@ def check_photo(data: bytes, limits: ImageLimits) -> None:
         )
 
 
+def load_linear_model(run: RunOutput) -> LinearModel | None:
+    """The run's linear classifier, or None when its manifest records none (an older run, or too few labels)."""
+    about = run.manifest.classifier
+    if about is None:
+        return None
+    location = storage.join(run.location.rstrip("/") if storage.scheme(run.location) else run.location,
+                            about.file)
+    if run.store.kind(location) != "file":
+        raise RunOutputError(f"{location} is missing though manifest.json names it; re-run `fruits run`")
+    try:
+        model = LinearModel.from_dict(json.loads(run.store.read_bytes(location, max_bytes=256 * 1024 * 1024)))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunOutputError(f"{location} is not a fruits classifier ({exc}); re-run `fruits run`") from None
+    if model.mean.shape != (run.projection.k,):
+        raise RunOutputError(f"{location} expects {model.mean.shape[0]} PCA coordinates, the run has "
+                             f"{run.projection.k}: the OUTPUT mixes two runs, re-run `fruits run`")
+    return model
+
+
 @dataclass(frozen=True)
 class Identification:
+    confident: bool
+    kind: str | None
+    kind_name: str
+    variety: str
+    verdict: str
+    kinds: list[dict]  # [{kind, name, score, variety}], best first
+    method: str  # "logistic" or "knn"
     top: list[dict]  # [{label, kind, name, score, votes}], best first
     k: int
     sentence: str
@@ -123,11 +172,20 @@ class Identification:
     model: dict
 
     def to_dict(self) -> dict[str, Any]:
+        # The answer leads with the verdict ("Not sure: ..." or "Very likely an apple (Apple Royal Gala)."), the
+        # kind, then the variety.
         return {
+            "verdict": self.verdict,
+            "confident": self.confident,
+            "kind": self.kind,
+            "kind_name": self.kind_name,
+            "variety": self.variety,
+            "familiarity": self.familiarity,
+            "kinds": self.kinds,
             "top": self.top,
             "sentence": self.sentence,
+            "method": self.method,
             "neighbours_considered": self.k,
-            "familiarity": self.familiarity,
             "similar": self.similar,
             "card": self.card,
             "pca_coordinates": self.coordinates,
@@ -139,7 +197,8 @@ class Identifier:
     """Answers "what fruit is this?" for one run: built once, then `identify(bytes)` per photo."""
 
     def __init__(self, run: RunOutput, classifier: KnnClassifier, reference_rows: np.ndarray,
-                 facts: FruitFacts | None = None, limits: ImageLimits | None = None, threads: int | None = None):
+                 facts: FruitFacts | None = None, limits: ImageLimits | None = None, threads: int | None = None,
+                 views: int = DEFAULT_VIEWS, linear: LinearModel | None | bool = True):
         self.run = run
         self.classifier = classifier
         self.reference_rows = reference_rows
@@ -147,6 +206,9 @@ class Identifier:
         self.limits = limits or ImageLimits(max_bytes=run.manifest.limits.max_bytes,
                                             max_pixels=run.manifest.limits.max_pixels)
         self.threads = threads
+        self.views = max(1, int(views))
+        # linear=True: the run's own classifier/ when it has one; False: kNN only; or a LinearModel to use.
+        self.linear = load_linear_model(run) if linear is True else (linear or None)
 
     @classmethod
     def for_run(cls, run: RunOutput, neighbours: int = DEFAULT_NEIGHBOURS, **options) -> Identifier:
@@ -159,41 +221,100 @@ class Identifier:
         first photo."""
         run_model(self.run, self.threads)
 
-    def coordinates(self, data: bytes) -> np.ndarray:
-        """The photo's PCA coordinates, computed exactly as the run computed the reference photos'."""
+    @property
+    def ready(self) -> bool:
+        return _model_key(self.run) in _MODELS
+
+    def view_coordinates(self, data: bytes) -> np.ndarray:
+        """(V, k): the PCA coordinates of the photo's views; row 0 is computed exactly as the run computed the
+        reference photos'."""
         check_photo(data, self.limits)
         data = strip_metadata(data)
+        size = self.run.manifest.image_size
+        try:
+            pixels = photo_views(data, size, self.views, self.limits)
+        except ImageDecodeError as exc:
+            raise UnreadablePhotoError(f"cannot read this photo: {exc}") from None
         model = run_model(self.run, self.threads)
         with model.lock:
-            extraction = extract_features([data], model.predictor, self.run.manifest.image_size, self.limits)
-        if extraction.features[0] is None:
-            raise UnreadablePhotoError(f"cannot read this photo: {extraction.errors[0]}")
-        return self.run.projection.project(extraction.features[0])
+            features = model.predictor.predict(pixels)
+        return self.run.projection.project(features)
+
+    def coordinates(self, data: bytes) -> np.ndarray:
+        """The photo's PCA coordinates (its whole, centred view), as the run computed the reference photos'."""
+        return self.view_coordinates(data)[0]
+
+    def label_scores(self, views: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, str]:
+        """(classes, (C,) scores, method) averaged over the views."""
+        if self.linear is not None:
+            return self.linear.classes, self.linear.probabilities(views).mean(axis=0), "logistic"
+        return self.classifier.classes, self.classifier.classify(views).scores.mean(axis=0), "knn"
 
     def identify(self, data: bytes, top: int = 3, similar: int = 8) -> Identification:
-        coords = self.coordinates(data)
-        result = self.classifier.classify(coords[None, :])
-        return self._answer(result, coords, top, similar)
+        views = self.view_coordinates(data)
+        result = self.classifier.classify(views[:1])
+        classes, scores, method = self.label_scores(views)
+        return self._answer(result, views[0], classes, scores, method, top, similar)
 
-    def _answer(self, result: Classification, coords: np.ndarray, top: int, similar: int) -> Identification:
-        ranking = result.ranking(0, top)
+    def _answer(self, result: Classification, coords: np.ndarray, classes: tuple[str, ...], scores: np.ndarray,
+                method: str, top: int, similar: int) -> Identification:
+        knn_votes = dict(zip(result.classes, result.votes[0]))
+        order = np.argsort(-scores, kind="stable")
+        ranking = [(classes[c], float(scores[c]), int(knn_votes.get(classes[c], 0))) for c in order[:top]]
         best_label, best_score, best_votes = ranking[0]
+        # Votes per kind: a kind's score is the sum of its labels'; its variety is its best label.
+        kinds: dict[str, dict] = {}
+        for c in order:
+            label = classes[c]
+            kind = self.facts.kind_for(label) or label
+            entry = kinds.setdefault(kind, {"kind": kind, "name": self._kind_name(kind), "score": 0.0,
+                                            "variety": label})
+            entry["score"] += float(scores[c])
+        ranked_kinds = sorted(kinds.values(), key=lambda e: -e["score"])[:3]
+        familiarity = float(result.familiarity[0])
+        best_kind = ranked_kinds[0]
+        confident = familiarity >= MIN_FAMILIARITY and best_kind["score"] >= MIN_KIND_SCORE
         images = self.run.images
         similar_rows = [int(self.reference_rows[i]) for i in result.neighbours.indices[0][:similar]]
         return Identification(
+            confident=confident,
+            kind=best_kind["kind"],
+            kind_name=best_kind["name"],
+            variety=best_kind["variety"],
+            verdict=verdict(best_kind, ranked_kinds, confident, familiarity),
+            kinds=ranked_kinds,
+            method=method,
             top=[{"label": label, "kind": self.facts.kind_for(label), "name": self._name(label), "score": score,
                   "votes": votes} for label, score, votes in ranking],
             k=result.k,
-            sentence=explain(best_label, best_score, best_votes, result.k, float(result.familiarity[0])),
-            familiarity=float(result.familiarity[0]),
+            sentence=explain(best_label, best_score, best_votes, result.k, familiarity),
+            familiarity=familiarity,
             similar=[{"id": str(images.ids[row]), "label": images.labels[row], "split": images.splits[row],
                       "distance": float(d)} for row, d in zip(similar_rows, result.neighbours.distances[0])],
-            card=self.facts.card(best_label),
+            card=self.facts.card(best_kind["variety"]) if confident else None,
             coordinates=[float(c) for c in coords[:3]],
             model={"engine": self.run.manifest.engine, "image_size": self.run.manifest.image_size,
-                   "weights_sha256": self.run.manifest.weights.sha256},
+                   "weights_sha256": self.run.manifest.weights.sha256, "views": self.views,
+                   "classifier": method},
         )
 
     def _name(self, label: str) -> str:
         card = self.facts.card(label)
         return card["common_name"] if card else label
+
+    def _kind_name(self, kind: str) -> str:
+        card = self.facts.kinds.get(kind)
+        return card["common_name"] if card else kind
+
+
+def verdict(best: dict, ranked: list[dict], confident: bool, familiarity: float) -> str:
+    """One sentence that leads with the kind, then the variety; or with "Not sure" and the candidates."""
+    if not confident:
+        names = ", ".join(f"{e['name'].lower()} ({100 * e['score']:.0f}%)" for e in ranked)
+        why = ("this photo is unlike the reference photos" if familiarity < MIN_FAMILIARITY
+               else "no kind of fruit stands out")
+        return f"Not sure: {why}. Closest candidates: {names}."
+    words = certainty_words(best["score"])
+    name = best["name"].lower()
+    article = "an" if name[:1] in "aeiou" else "a"
+    return f"{words} {article} {name} ({best['variety']})."

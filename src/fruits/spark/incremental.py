@@ -371,14 +371,15 @@ def commit(spark, output_uri: str, manifest: outputs.Manifest) -> None:
     for name in SWAPPED_DIRS:
         target = join(output_uri, name)
         fs.delete(target, recursive=True)
-        _rename(spark, staged[name], target)
+        if fs.exists(staged[name]):  # classifier/ is absent from a run of one label
+            _rename(spark, staged[name], target)
     write_manifest(fs, output_uri, manifest)
     discard_staging(fs, output_uri)
 
 
 def finish(spark, started: stages.Started, prepared: stages.Prepared, featurized: stages.Featurized,
-           fitted: stages.Fitted, projected: stages.Projected, info: outputs.IncrementalInfo | None,
-           plan_seconds: float | None) -> outputs.Manifest:
+           fitted: stages.Fitted, projected: stages.Projected, classified: stages.Classified | None,
+           info: outputs.IncrementalInfo | None, plan_seconds: float | None) -> outputs.Manifest:
     """stages.finish for a run with --incremental: the manifest says what was reused; after an incremental
     run the staged folders are swapped in and the manifest written last."""
     timings = {
@@ -388,9 +389,11 @@ def finish(spark, started: stages.Started, prepared: stages.Prepared, featurized
         "featurize": featurized.seconds,
         "pca": fitted.seconds,
         "write": projected.seconds,
+        **({"classifier": classified.seconds} if classified is not None else {}),
         "total": time.monotonic() - started.clock,
     }
-    manifest = stages.build_manifest(spark, started, prepared, featurized, fitted, projected, timings)
+    manifest = stages.build_manifest(spark, started, prepared, featurized, fitted, projected, timings,
+                                     classified.info if classified is not None else None)
     manifest = dataclasses.replace(manifest, incremental=info)
     output = started.locations.output
     if started.uris[outputs.FEATURES] == join(output, outputs.FEATURES):

@@ -2,7 +2,8 @@
 (fruits.spark.stages), with everything the stages hold released on success and on failure.
 
 start -> prepare (broadcast weights, list photos) -> featurize (features/ + errors/) -> fit (PCA once)
--> project (pca/ + pca_csv/ + pca_model/) -> finish (manifest.json, written last and only on success).
+-> project (pca/ + pca_csv/ + pca_model/) -> classify (classifier/, pyspark.ml)
+-> finish (manifest.json, written last and only on success).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
         # complete, the new folders are staged (fruits.spark.incremental).
         started, previous, why_full = incremental.start(spark, config, cleanup)
         config, locations = started.config, started.locations
-        say(f"[1/5] loading weights ({locations.weights}) and listing " + ", ".join(locations.inputs))
+        say(f"[1/6] loading weights ({locations.weights}) and listing " + ", ".join(locations.inputs))
         prepared = stages.prepare(spark, started, cleanup)
         if previous is not None:
             why_full = incremental.check_weights(previous, prepared.model.weights.sha256)
@@ -47,22 +48,25 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
             say(f"--incremental: full run, nothing reused: {why_full}")
             reuse = outputs.IncrementalInfo("full", why_full, new=prepared.discovered.n_input)
         if previous is None:
-            say(f"[2/5] featurizing {prepared.discovered.n_input} images (engine {config.engine}, "
+            say(f"[2/6] featurizing {prepared.discovered.n_input} images (engine {config.engine}, "
                 f"{config.image_size}px)")
             incremental.write_listing(started, prepared)
             featurized = stages.featurize(spark, started, prepared, cleanup, on_progress)
         else:
-            say(f"[2/5] comparing {prepared.discovered.n_input} images with the previous run, featurizing the new "
+            say(f"[2/6] comparing {prepared.discovered.n_input} images with the previous run, featurizing the new "
                 f"and changed ones (engine {config.engine}, {config.image_size}px)")
             featurized, reuse, plan_seconds = incremental.featurize(spark, started, prepared, previous, cleanup,
                                                                     on_progress)
             say(f"--incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
                 f"{reuse.retried} retried, {reuse.removed} removed")
-        say(f"[3/5] fitting PCA on {featurized.n_features} x {FEATURE_DIM} features")
+        say(f"[3/6] fitting PCA on {featurized.n_features} x {FEATURE_DIM} features")
         fitted = stages.fit(spark, started, featurized)
-        say(f"[4/5] writing pca/, pca_csv/ and pca_model/ (k={fitted.projection.k}) under {locations.output}")
+        say(f"[4/6] writing pca/, pca_csv/ and pca_model/ (k={fitted.projection.k}) under {locations.output}")
         projected = stages.project(spark, started, fitted, cleanup)
-        say(f"[5/5] writing {join(locations.output, outputs.MANIFEST)}")
+        say(f"[5/6] fitting the linear classifier of identify on pca/ ({len(projected.labels)} labels)")
+        classified = stages.classify(spark, started, projected, cleanup)
+        say(f"[6/6] writing {join(locations.output, outputs.MANIFEST)}")
         if config.incremental == "off":
-            return stages.finish(spark, started, prepared, featurized, fitted, projected)
-        return incremental.finish(spark, started, prepared, featurized, fitted, projected, reuse, plan_seconds)
+            return stages.finish(spark, started, prepared, featurized, fitted, projected, classified)
+        return incremental.finish(spark, started, prepared, featurized, fitted, projected, classified, reuse,
+                                  plan_seconds)

@@ -12,7 +12,8 @@ cell, and sees every intermediate result:
     featurized = stages.featurize(spark, started, prepared, cleanup)   # Featurized: features/ + errors/
     fitted = stages.fit(spark, started, featurized)         # Fitted: the PCA (mean, components, spectrum)
     projected = stages.project(spark, started, fitted, cleanup)        # Projected: pca/, pca_csv/, pca_model/
-    manifest = stages.finish(spark, started, prepared, featurized, fitted, projected)  # manifest.json, last
+    classified = stages.classify(spark, started, projected, cleanup)   # Classified: classifier/ (pyspark.ml)
+    manifest = stages.finish(spark, started, prepared, featurized, fitted, projected, classified)  # last
     cleanup.close()                                         # also after a failure: nothing stays alive
 
 Each stage registers what it holds on the Spark cluster (a broadcast, a persisted DataFrame) with `cleanup`
@@ -35,6 +36,7 @@ from ..config import RunConfig
 from ..errors import NoImagesError, PipelineError
 from ..model import FEATURE_DIM
 from ..storage import join
+from .classifier import fit_classifier
 from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS
 from .pca import PcaFit, fit_pca
@@ -115,6 +117,15 @@ class Projected:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Classified:
+    """classifier/model.json written (identify's linear model on the PCA coordinates); `info` is None for a run
+    of fewer than two labels, which has no classifier."""
+
+    info: outputs.ClassifierInfo | None
+    seconds: float
+
+
 def start(spark, config: RunConfig, cleanup: ExitStack) -> Started:
     """Validate `config`, make every location absolute, check the INPUTs and claim OUTPUT for this run
     (a local OUTPUT is locked until `cleanup` closes; its old manifest is removed).
@@ -189,18 +200,31 @@ def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Proj
     return Projected(labels, time.monotonic() - t0)
 
 
+def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) -> Classified:
+    """Fit identify's linear classifier on pca/ with pyspark.ml and write classifier/model.json (a run of fewer
+    than two labels gets none, and loses the one an earlier run left in OUTPUT)."""
+    t0 = time.monotonic()
+    info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
+                          cleanup)
+    return Classified(info, time.monotonic() - t0)
+
+
 def finish(spark, started: Started, prepared: Prepared, featurized: Featurized, fitted: Fitted,
-           projected: Projected) -> outputs.Manifest:
-    """Build the manifest of the run and write it, last: its presence says OUTPUT is complete."""
+           projected: Projected, classified: Classified | None = None) -> outputs.Manifest:
+    """Build the manifest of the run and write it, last: its presence says OUTPUT is complete.
+    Without `classified` (the classify stage skipped) the manifest records no classifier."""
     timings = {
         "discover": prepared.discover_seconds,
         "prepare": started.seconds + prepared.seconds,
         "featurize": featurized.seconds,
         "pca": fitted.seconds,
         "write": projected.seconds,
-        "total": time.monotonic() - started.clock,
     }
-    manifest = build_manifest(spark, started, prepared, featurized, fitted, projected, timings)
+    if classified is not None:
+        timings["classifier"] = classified.seconds
+    timings["total"] = time.monotonic() - started.clock
+    manifest = build_manifest(spark, started, prepared, featurized, fitted, projected, timings,
+                              classified.info if classified is not None else None)
     write_manifest(HadoopFS(spark), started.locations.output, manifest)
     return manifest
 
@@ -220,7 +244,8 @@ def versions() -> dict[str, str]:
 
 
 def build_manifest(spark, started: Started, prepared: Prepared, featurized: Featurized, fitted: Fitted,
-                   projected: Projected, timings: dict[str, float]) -> outputs.Manifest:
+                   projected: Projected, timings: dict[str, float],
+                   classifier: outputs.ClassifierInfo | None = None) -> outputs.Manifest:
     """What manifest.json says about a successful run (the readers rely on these fields)."""
     config, model, counts, projection = started.config, prepared.model, featurized.result, fitted.projection
     return outputs.Manifest(
@@ -250,6 +275,7 @@ def build_manifest(spark, started: Started, prepared: Prepared, featurized: Feat
         featurize_counters=counts.counters,
         broadcast={"engine_payload_bytes": model.payload_bytes, "engine_payload_sha256": model.payload_sha256},
         versions=versions(),
+        classifier=classifier,
         master=spark.sparkContext.master,
         started_at=started.started_at,
         finished_at=now(),

@@ -4,8 +4,10 @@ data; every script and style is served by the app itself."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,19 +26,24 @@ from .settings import Settings
 log = logging.getLogger(__name__)
 
 
-def warm_up(catalog: Catalog) -> None:
-    """Describe every photo and build the identify model, so the first visitors do not wait for either."""
-    try:
-        catalog.photos.all_descriptions()
-    except Exception:  # noqa: BLE001 - a warm-up failure must not kill the server; pages retry on demand
-        log.exception("describing the photos failed")
+def warm_identify(catalog: Catalog) -> None:
+    """Build the identify model (TensorFlow import, weights, LiteRT conversion: seconds), so no request waits."""
+    started = time.monotonic()
     try:
         catalog.identifier.warm()
-        log.info("identify is ready")
+        log.info("identify is ready (model built in %.1f s)", time.monotonic() - started)
     except FruitsError as exc:
         log.error("identify will not work: %s", exc)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a warm-up failure must not kill the server: the dashboard still works
         log.exception("building the identify model failed")
+
+
+def describe_photos(catalog: Catalog) -> None:
+    """Describe every photo (brightness, hue) in the background, so the first visitors of those pages do not wait."""
+    try:
+        catalog.photos.all_descriptions()
+    except Exception:  # noqa: BLE001 - pages retry on demand
+        log.exception("describing the photos failed")
 
 
 def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
@@ -48,7 +55,10 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if settings.warm_up:
-            threading.Thread(target=warm_up, args=(catalog,), name="fruits-warm-up", daemon=True).start()
+            # Uvicorn opens its socket only after this start-up: the identify model is ready before the server
+            # says it is listening, so no request waits for it.
+            await asyncio.to_thread(warm_identify, catalog)
+            threading.Thread(target=describe_photos, args=(catalog,), name="fruits-describe", daemon=True).start()
         yield
 
     # No /docs or /redoc: FastAPI's documentation pages load their scripts from a CDN.

@@ -1,0 +1,234 @@
+"""`fruits serve` at scale: start-up time, memory, and /api/identify latency under concurrent clients.
+
+    python benchmarks/serve.py --from OUTPUT [--photos 100000] [--clients 16] [--requests 320]
+
+Builds a run OUTPUT of --photos photos in the real output format (manifest.json, pca_model/, pca/, classifier/)
+from a real run: the same projection, model and classifier, and PCA coordinates drawn around each real label's
+mean with that label's spread (clustered like the real ones). Each synthetic photo is a symbolic link to a real
+photo of its label, so pages and thumbnails work. features/ (1,280 floats a photo) is not written: serve never
+reads it. Then starts a real `fruits serve` process and measures:
+
+- start-up: from the process start to the first 200 of /healthz (the identify model is built before the server
+  listens, so this includes it), and the server's own log of how long classifying the photos took;
+- RSS of the server process after start-up and after the load;
+- /api/identify latency (p50, p99, max) with --clients concurrent clients posting real shop photos (the Test photos
+  of --query-photos), and the same for a 4000x3000 photo with an EXIF rotation (every 10th request), whose answer
+  must be the same kind as the upright photo's.
+
+A benchmark, not a test: numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+def build_output(source: str, target: Path, n_photos: int, seed: int = 0) -> dict:
+    """A synthetic OUTPUT of n_photos at `target`, clustered like the real run at `source`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fruits.outputs import InputCounts
+    from fruits.run_output import open_run_output
+
+    run = open_run_output(source)
+    images = run.images
+    labelled = np.asarray([label is not None for label in images.labels])
+    labels = sorted({str(v) for v in images.labels[labelled]})
+    rng = np.random.default_rng(seed)
+    target.mkdir(parents=True)
+    photos = target / "photos"
+    per_label = {}
+    for label in labels:
+        rows = np.nonzero(images.labels == label)[0]
+        coords = images.coords[rows]
+        per_label[label] = (coords.mean(axis=0), coords.std(axis=0), [str(images.paths[r]) for r in rows])
+    paths, out_labels, splits, coords = [], [], [], []
+    for i in range(n_photos):
+        label = labels[i % len(labels)]
+        mean, spread, real = per_label[label]
+        split = "Test" if i % 10 == 0 else "Training"
+        folder = photos / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / f"synthetic_{i:06d}.jpg"
+        real_path = real[(i // len(labels)) % len(real)]
+        os.symlink(real_path[len("file:"):] if real_path.startswith("file:") else real_path, link)
+        paths.append("file:" + str(link))
+        out_labels.append(label)
+        splits.append(split)
+        coords.append(mean + spread * rng.standard_normal(len(mean)))
+    k = run.projection.k
+    pca = np.asarray(coords, dtype=np.float32)
+    table = pa.table({
+        "path": pa.array(paths), "label": pa.array(out_labels), "split": pa.array(splits),
+        "pca": pa.ListArray.from_arrays(pa.array(np.arange(0, (len(pca) + 1) * k, k, dtype=np.int32)),
+                                        pa.array(pca.ravel())),
+    })
+    (target / "pca").mkdir()
+    pq.write_table(table, target / "pca" / "part-00000.parquet")
+    source_dir = Path(source[len("file:"):] if source.startswith("file:") else source)
+    shutil.copytree(source_dir / "pca_model", target / "pca_model")
+    if (source_dir / "classifier").is_dir():
+        shutil.copytree(source_dir / "classifier", target / "classifier")
+    for name in ("features", "pca_csv", "errors"):
+        (target / name).mkdir()
+    manifest = dataclasses.replace(
+        run.manifest, n_input=n_photos, n_features=n_photos, n_errors=0, output=str(target),
+        inputs=(InputCounts(uri=str(photos), n_input=n_photos, n_features=n_photos, n_errors=0),),
+        labels={label: out_labels.count(label) for label in labels}).to_dict()
+    manifest["synthetic"] = f"benchmarks/serve.py from {source}"  # not a manifest field: readers ignore it
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (target / "_fruits_output").write_text("")
+    return {"photos": n_photos, "labels": len(labels), "k": k}
+
+
+def rotated_phone_photo(upright: bytes) -> bytes:
+    """A 4000x3000 JPEG whose pixels are stored turned and whose EXIF orientation (6) turns them upright."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(upright)).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC)
+    stored = image.transpose(Image.Transpose.ROTATE_90)  # orientation 6 rotates it back by 270 degrees
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 1024**2
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", required=True, help="a real `fruits run` OUTPUT to imitate")
+    parser.add_argument("--photos", type=int, default=100_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=320)
+    parser.add_argument("--query-photos", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"
+                                                      / "grocery-store-fruit" / "Test"))
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--work", help="folder for the synthetic OUTPUT (default: a temporary one, removed)")
+    parser.add_argument("--serve-output", help="serve this OUTPUT as it is instead of building a synthetic one")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    import httpx
+
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="fruits-serve-bench-"))
+    results: dict = {}
+    try:
+        if args.serve_output:
+            output = args.serve_output
+        else:
+            started = time.monotonic()
+            results["output"] = build_output(args.source, work / "output", args.photos)
+            results["output"]["build_s"] = round(time.monotonic() - started, 1)
+            output = str(work / "output")
+        queries = sorted(Path(args.query_photos).rglob("*.jpg"))
+        photos = [q.read_bytes() for q in queries]
+        big = rotated_phone_photo(photos[0])
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        log_path = work / "serve.log"
+        started = time.monotonic()
+        with open(log_path, "w") as log:
+            server = subprocess.Popen([sys.executable, "-m", "fruits", "serve", output, "--port", str(args.port)],
+                                      stdout=log, stderr=subprocess.STDOUT, env=env)
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            while True:
+                if server.poll() is not None:
+                    print(log_path.read_text()[-3000:], file=sys.stderr)
+                    raise SystemExit("fruits serve exited during start-up")
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+            results["startup_s"] = round(time.monotonic() - started, 2)
+            results["rss_after_startup_mb"] = round(rss_mb(server.pid), 1)
+            peak = [results["rss_after_startup_mb"]]
+
+            def sample_rss(stop: threading.Event):
+                while not stop.wait(0.2):
+                    peak.append(rss_mb(server.pid))
+
+            with httpx.Client(timeout=60) as client:
+                upright = client.post(base + "/api/identify", content=photos[0],
+                                      headers={"content-type": "image/jpeg"}).json()
+                turned = client.post(base + "/api/identify", content=big,
+                                     headers={"content-type": "image/jpeg"}).json()
+            results["rotated_photo"] = {"bytes": len(big), "upright_kind": upright["kind"],
+                                        "rotated_kind": turned["kind"],
+                                        "same_kind": upright["kind"] == turned["kind"]}
+            local = threading.local()
+
+            def one(i: int):
+                client = getattr(local, "client", None) or httpx.Client(timeout=60)
+                local.client = client
+                body = big if i % 10 == 9 else photos[i % len(photos)]
+                t0 = time.perf_counter()
+                response = client.post(base + "/api/identify", content=body, headers={"content-type": "image/jpeg"})
+                elapsed = time.perf_counter() - t0
+                return ("big" if body is big else "shop"), response.status_code, elapsed
+
+            stop = threading.Event()
+            sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
+            sampler.start()
+            t0 = time.monotonic()
+            with ThreadPoolExecutor(args.clients) as pool:
+                done = list(pool.map(one, range(args.requests)))
+            wall = time.monotonic() - t0
+            stop.set()
+            sampler.join()
+            results["rss_peak_mb"] = round(max(peak), 1)
+            bad = [code for _, code, _ in done if code != 200]
+            results["load"] = {"clients": args.clients, "requests": args.requests, "errors": len(bad),
+                               "throughput_per_s": round(args.requests / wall, 1)}
+            for kind in ("shop", "big", "all"):
+                times = sorted(1000 * t for k, _, t in done if kind == "all" or k == kind)
+                if times:
+                    results["load"][f"{kind}_ms"] = {
+                        "n": len(times), "p50": round(statistics.median(times), 1),
+                        "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 1),
+                        "max": round(times[-1], 1)}
+            log_text = log_path.read_text()
+            results["server_log"] = [line for line in log_text.splitlines()
+                                     if "classified" in line or "identify is ready" in line][:4]
+        finally:
+            server.terminate()
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

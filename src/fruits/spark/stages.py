@@ -35,7 +35,6 @@ from .. import __version__, outputs
 from ..config import RunConfig
 from ..errors import NoImagesError, PipelineError
 from ..model import FEATURE_DIM
-from ..storage import join
 from .classifier import fit_classifier
 from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
+from fruits.outputs import InputCounts, Limits, Manifest, WeightsInfo
 from fruits.web import Settings, create_app
 
 from tests.conftest import SHARED, _require_shared
@@ -69,12 +70,19 @@ def write_layout_run(output: Path, photos_root: Path, training: int = 10, test: 
                   "explained_variance_ratio": ratios.tolist()}
     (output / "pca_model").mkdir()
     pq.write_table(pa.Table.from_pylist([projection]), output / "pca_model" / "part-00000.parquet")
-    manifest = {"status": "succeeded", "n_input": len(rows), "n_features": len(rows), "n_errors": 0, "k": k,
-                "cumulative_variance": float(ratios.sum()), "feature_dim": dim, "image_size": 96,
-                "engine": "litert", "weights": {"spec": "random:3", "source": "random:3",
-                                                "warning": "synthetic coordinates, for layout tests"},
-                "timings_s": {"total": 0.0}, "finished_at": "2026-12-01T10:00:00Z"}
-    (output / "manifest.json").write_text(json.dumps(manifest))
+    labels: dict[str, int] = {}
+    for row in rows:
+        labels[row["label"]] = labels.get(row["label"], 0) + 1
+    manifest = Manifest(
+        inputs=(InputCounts(f"file:{photos_root.resolve()}", len(rows), len(rows), 0),), output=f"file:{output}",
+        n_input=len(rows), n_features=len(rows), n_errors=0, labels=labels, k=k, k_source="variance",
+        variance_target=0.95, cumulative_variance=float(ratios.sum()), feature_dim=dim, image_size=96,
+        engine="litert", batch_size=2, limits=Limits(max_bytes=50 * 1024**2, max_pixels=40_000_000),
+        weights=WeightsInfo(spec="random:3", source="random:3", sha256="0" * 64,
+                            warning="synthetic coordinates, for layout tests"),
+        master="local[2]", started_at="2026-12-01T10:00:00+00:00", finished_at="2026-12-01T10:00:00+00:00",
+        timings_s={"total": 0.0})
+    (output / "manifest.json").write_text(manifest.to_json())
     return {"classes": classes, "n": len(rows)}
 
 

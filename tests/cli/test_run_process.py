@@ -34,7 +34,10 @@ def test_the_terminal_shows_our_lines_and_the_logs_go_to_the_output(synthetic_ph
     logs = list((output / "_logs").glob("run-*.log"))
     assert len(logs) == 1
     text = logs[0].read_text(errors="replace")
-    assert "Spark" in text or "spark" in text  # the JVM's and the libraries' lines are kept, not lost
+    # The libraries' lines are kept, not lost: LiteRT (the default engine) announces its XNNPACK delegate from
+    # every Python worker. What the JVM says varies with the machine (native Hadoop, Java's modules), so it is
+    # not asserted.
+    assert "XNNPACK" in text, text
     assert f"libraries' logs: {logs[0]}" in err
 
 

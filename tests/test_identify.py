@@ -295,8 +295,10 @@ def test_shared_sample_test_photos_are_identified(shared_run, shared_sample, fru
     identifier = _shared_identifier(str(shared_run))
     for photo in sorted((shared_sample / "Test" / fruit).glob("*.jpg"))[:5]:
         answer = identifier.identify(photo.read_bytes())
-        assert answer.top[0]["label"] == fruit and answer.top[0]["score"] > 0.9, (photo, answer.top)
-        assert answer.card["kind"] == fruit
+        # The score is the run's linear classifier's probability, averaged over the photo's views (not a share
+        # of kNN votes as it once was): a clear majority, and a confident answer.
+        assert answer.top[0]["label"] == fruit and answer.top[0]["score"] > 0.6, (photo, answer.top)
+        assert answer.confident and answer.kind == fruit and answer.card["kind"] == fruit
 
 
 _SHARED: dict[str, Identifier] = {}

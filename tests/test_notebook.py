@@ -31,5 +31,5 @@ def test_notebook_executes_and_writes_a_complete_output(synthetic_photos, tmp_pa
     # The steps' own code is shown (read from the installed package), not a copy that could drift.
     shown = "".join(output.get("data", {}).get("text/markdown", "") for cell in notebook.cells
                     if cell.cell_type == "code" for output in cell.outputs)
-    for needle in ("sparkContext.broadcast(", "@pandas_udf", "PCA("):
+    for needle in ("sparkContext.broadcast(", "@pandas_udf", "eigh("):
         assert needle in shown

@@ -10,7 +10,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from .. import __version__
 from ..errors import FruitsError
@@ -42,13 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(quiet: bool) -> None:
+@contextmanager
+def _logging_to_stderr(quiet: bool) -> Iterator[None]:
+    """Our log lines on stderr for the length of one command, then the logger as it was: a handler left behind
+    would hold a stream that may be closed by then (a test's capture), and a background thread that logs later
+    (the web app describing its photos) would write into it."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("fruits: %(message)s"))
-    root = logging.getLogger("fruits")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
-    root.propagate = False
+    logger = logging.getLogger("fruits")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,14 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return 2
-    _configure_logging(args.quiet)
-    try:
-        return int(args.handler(args) or 0)
-    except FruitsError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("fruits: interrupted", file=sys.stderr)
-        return 130
+    with _logging_to_stderr(args.quiet):
+        try:
+            return int(args.handler(args) or 0)
+        except FruitsError as exc:
+            return _fail(str(exc))
+        except KeyboardInterrupt:
+            print("fruits: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -382,16 +382,7 @@ def finish(spark, started: stages.Started, prepared: stages.Prepared, featurized
            info: outputs.IncrementalInfo | None, plan_seconds: float | None) -> outputs.Manifest:
     """stages.finish for a run with --incremental: the manifest says what was reused; after an incremental
     run the staged folders are swapped in and the manifest written last."""
-    timings = {
-        "discover": prepared.discover_seconds,
-        "prepare": started.seconds + prepared.seconds,
-        **({"plan": plan_seconds} if plan_seconds is not None else {}),
-        "featurize": featurized.seconds,
-        "pca": fitted.seconds,
-        "write": projected.seconds,
-        **({"classifier": classified.seconds} if classified is not None else {}),
-        "total": time.monotonic() - started.clock,
-    }
+    timings = stages.stage_timings(started, prepared, featurized, fitted, projected, classified, plan_seconds)
     manifest = stages.build_manifest(spark, started, prepared, featurized, fitted, projected, timings,
                                      classified.info if classified is not None else None)
     manifest = dataclasses.replace(manifest, incremental=info)

@@ -212,20 +212,25 @@ def finish(spark, started: Started, prepared: Prepared, featurized: Featurized, 
            projected: Projected, classified: Classified | None = None) -> outputs.Manifest:
     """Build the manifest of the run and write it, last: its presence says OUTPUT is complete.
     Without `classified` (the classify stage skipped) the manifest records no classifier."""
-    timings = {
-        "discover": prepared.discover_seconds,
-        "prepare": started.seconds + prepared.seconds,
-        "featurize": featurized.seconds,
-        "pca": fitted.seconds,
-        "write": projected.seconds,
-    }
-    if classified is not None:
-        timings["classifier"] = classified.seconds
-    timings["total"] = time.monotonic() - started.clock
+    timings = stage_timings(started, prepared, featurized, fitted, projected, classified)
     manifest = build_manifest(spark, started, prepared, featurized, fitted, projected, timings,
                               classified.info if classified is not None else None)
     write_manifest(HadoopFS(spark), started.locations.output, manifest)
     return manifest
+
+
+def stage_timings(started: Started, prepared: Prepared, featurized: Featurized, fitted: Fitted,
+                  projected: Projected, classified: Classified | None,
+                  plan_seconds: float | None = None) -> dict[str, float]:
+    """The manifest's timings_s, in stage order; `plan` only for an incremental run, `classifier` when fitted."""
+    timings = {"discover": prepared.discover_seconds, "prepare": started.seconds + prepared.seconds}
+    if plan_seconds is not None:
+        timings["plan"] = plan_seconds
+    timings.update(featurize=featurized.seconds, pca=fitted.seconds, write=projected.seconds)
+    if classified is not None:
+        timings["classifier"] = classified.seconds
+    timings["total"] = time.monotonic() - started.clock
+    return timings
 
 
 def versions() -> dict[str, str]:

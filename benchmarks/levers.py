@@ -262,7 +262,7 @@ def profile(args) -> None:
     from fruits.images import decode_and_resize
     from fruits.model import FEATURE_DIM, WeightsSpec, load_weights
     from fruits.spark import steps
-    from fruits.spark.discover import with_content
+    from fruits.spark.discover import readable_photos
     from fruits.spark.featurize import FeaturizeCounters, featurize_images, make_featurize_udf
     from fruits.spark.session import build_spark_session
 
@@ -283,15 +283,15 @@ def profile(args) -> None:
         return pd.DataFrame({"features": [zeros] * len(contents), "error": [None] * len(contents)})
 
     with tempfile.TemporaryDirectory(prefix="fruits-profile-") as out:
-        config = RunConfig(input=str(args.images), output=out, weights=str(args.weights), image_size=size,
+        config = RunConfig(inputs=(str(args.images),), output=out, weights=str(args.weights), image_size=size,
                            overwrite=True).validated()
         steps.configure_session(spark, config)
         model = steps.broadcast_model(spark, config)
-        input_uri, output_uri = steps.resolve_locations(spark, config)
-        uris = steps.output_uris(output_uri)
-        discovered = steps.discover(spark, input_uri)
+        locations = steps.resolve_locations(spark, config)
+        uris = steps.output_uris(locations.output)
+        discovered = steps.discover(spark, locations.inputs)
         n = discovered.n_input
-        images = with_content(discovered.files, config.max_bytes)
+        images = readable_photos(discovered.files[0], config.max_bytes)
         counters = FeaturizeCounters(spark)
         featurize = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
 

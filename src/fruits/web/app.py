@@ -39,9 +39,11 @@ def warm_identify(catalog: Catalog) -> None:
 
 
 def describe_photos(catalog: Catalog) -> None:
-    """Describe every photo (brightness, hue) in the background, so the first visitors of those pages do not wait."""
+    """Describe the sample of photos the comparison histograms use (brightness, hue) in the background, so the
+    first visitor of an item page does not wait. Bounded (catalog.MEASURE_SAMPLE photos), whatever the run's
+    size."""
     try:
-        catalog.photos.all_descriptions()
+        catalog.measures()
     except Exception:  # noqa: BLE001 - pages retry on demand
         log.exception("describing the photos failed")
 

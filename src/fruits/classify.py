@@ -77,6 +77,9 @@ class Space:
         if kind not in SPACES:
             raise ValueError(f"unknown space {kind!r}: one of {SPACES}")
         self.kind = kind
+        if kind == "euclidean":  # coordinates as they are: no spread to measure (seconds at 100,000 photos)
+            self.scale = np.ones(reference.shape[1])
+            return
         spread = reference.std(axis=0) if len(reference) > 1 else np.ones(reference.shape[1])
         self.scale = 1.0 / np.where(spread > 1e-12, spread, 1.0)
 

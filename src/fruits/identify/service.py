@@ -30,7 +30,14 @@ from ..classify import (
     explain,
     reference_mask,
 )
-from ..engines import KerasPredictor, LiteRTPredictor, Predictor, cached_litert_flatbuffer, prepare_payload
+from ..engines import (
+    DEFAULT_BATCH_SIZE,
+    KerasPredictor,
+    LiteRTPredictor,
+    Predictor,
+    cached_litert_flatbuffer,
+    prepare_payload,
+)
 from ..errors import ImageDecodeError, RunOutputError, WeightsError
 from ..images import ImageLimits
 from ..model import WeightsSpec, load_weights, validate_image_size
@@ -81,8 +88,9 @@ class _RunModel:
     request behind one lock (XNNPACK's results do not depend on its thread count: each output is computed by the
     same kernel whichever thread runs it). The Keras engine, the reference path, keeps one model."""
 
-    def __init__(self, predictors: list[Predictor]):
+    def __init__(self, predictors: list[Predictor], batch_size: int | None = None):
         self.size = len(predictors)
+        self.batch_size = batch_size  # images per inference call (None: the whole batch at once)
         self._free: queue.SimpleQueue[Predictor] = queue.SimpleQueue()
         for predictor in predictors:
             self._free.put(predictor)
@@ -90,7 +98,10 @@ class _RunModel:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         predictor = self._free.get()
         try:
-            return predictor.predict(batch)
+            if not self.batch_size or len(batch) <= self.batch_size:
+                return predictor.predict(batch)
+            step = self.batch_size
+            return np.concatenate([predictor.predict(batch[i:i + step]) for i in range(0, len(batch), step)])
         finally:
             self._free.put(predictor)
 
@@ -143,11 +154,14 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
                 )
             payload = prepare_payload(engine, loaded, image_size)
         if engine == "litert":
-            predictors: list[Predictor] = [LiteRTPredictor(payload, 1) for _ in range(count)]
+            # The six views in calls of 2 images, as `fruits run` featurizes (DEFAULT_BATCH_SIZE): XNNPACK's
+            # activations stay in cache. Measured on 30 grocery-store Test photos at 160 px, on a busy 2-core
+            # machine: 30.5 ms of CPU for the six views against 36.1 ms in one call of 6; features bit-identical.
+            model = _RunModel([LiteRTPredictor(payload, 1) for _ in range(count)], DEFAULT_BATCH_SIZE["litert"])
         else:
             # Batch size 1: a photo's views are never padded (the keras engine pads batches shorter than it).
-            predictors = [KerasPredictor(image_size, payload, count, 1)]
-        model = _MODELS[key] = _RunModel(predictors)
+            model = _RunModel([KerasPredictor(image_size, payload, count, 1)])
+        _MODELS[key] = model
         return model
 
 

@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         rows = []
         for row in np.nonzero(query)[0]:
             pixels = photo_views(run.read_image(int(row)), size, args.views)
-            rows.append(run.projection.project(model.predictor.predict(pixels)))
+            rows.append(run.projection.project(model.predict(pixels)))
         views = np.stack(rows)
         drift = float(np.max(np.abs(views[:, 0, :] - single[:, 0, :])))
         print(f"views: {args.views} per photo in {time.monotonic() - started:.1f} s; view 0 vs the run's "

@@ -11,9 +11,13 @@ reads it. Then starts a real `fruits serve` process and measures:
 - start-up: from the process start to the first 200 of /healthz (the identify model is built before the server
   listens, so this includes it), and the server's own log of how long classifying the photos took;
 - RSS of the server process after start-up and after the load;
-- /api/identify latency (p50, p99, max) with --clients concurrent clients posting real shop photos (the Test photos
-  of --query-photos), and the same for a 4000x3000 photo with an EXIF rotation (every 10th request), whose answer
-  must be the same kind as the upright photo's.
+- /api/identify latency of one client alone (p50 of 20 calls), then (p50, p99, max) with --clients concurrent
+  clients posting real shop photos (the Test photos of --query-photos), and the same for a 4000x3000 photo with
+  an EXIF rotation (every 10th request), whose answer must be the same kind as the upright photo's.
+
+The identify model is a LiteRT conversion cached per machine (by the weights' sha256): the server log lines
+printed say whether this start found it in the cache (as after `fruits run` on the same machine) or converted it
+(a first start on a new machine also imports TensorFlow: slower).
 
 A benchmark, not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -58,24 +62,32 @@ def build_output(source: str, target: Path, n_photos: int, seed: int = 0) -> dic
         rows = np.nonzero(images.labels == label)[0]
         coords = images.coords[rows]
         per_label[label] = (coords.mean(axis=0), coords.std(axis=0), [str(images.paths[r]) for r in rows])
-    paths, out_labels, splits, coords = [], [], [], []
+    # Photo i: label i mod L, Test one photo in ten; coordinates drawn in blocks (the same random stream as one
+    # photo at a time), kept as float32 as the run writes them.
+    k = run.projection.k
+    means = np.stack([per_label[label][0] for label in labels])
+    spreads = np.stack([per_label[label][1] for label in labels])
+    which = np.arange(n_photos) % len(labels)
+    splits = np.where(np.arange(n_photos) % 10 == 0, "Test", "Training")
+    pca = np.empty((n_photos, k), dtype=np.float32)
+    for start in range(0, n_photos, 10_000):
+        block = which[start:start + 10_000]
+        pca[start:start + len(block)] = means[block] + spreads[block] * rng.standard_normal((len(block), k))
+    for split in ("Training", "Test"):
+        for label in labels:
+            (photos / split / label).mkdir(parents=True, exist_ok=True)
+    paths = []
     for i in range(n_photos):
-        label = labels[i % len(labels)]
-        mean, spread, real = per_label[label]
-        split = "Test" if i % 10 == 0 else "Training"
-        folder = photos / split / label
-        folder.mkdir(parents=True, exist_ok=True)
-        link = folder / f"synthetic_{i:06d}.jpg"
+        label = labels[which[i]]
+        link = photos / splits[i] / label / f"synthetic_{i:06d}.jpg"
+        real = per_label[label][2]
         real_path = real[(i // len(labels)) % len(real)]
         os.symlink(real_path[len("file:"):] if real_path.startswith("file:") else real_path, link)
         paths.append("file:" + str(link))
-        out_labels.append(label)
-        splits.append(split)
-        coords.append(mean + spread * rng.standard_normal(len(mean)))
-    k = run.projection.k
-    pca = np.asarray(coords, dtype=np.float32)
+    out_labels = [labels[j] for j in which]
+    counts = np.bincount(which, minlength=len(labels))
     table = pa.table({
-        "path": pa.array(paths), "label": pa.array(out_labels), "split": pa.array(splits),
+        "path": pa.array(paths), "label": pa.array(out_labels), "split": pa.array(splits.tolist()),
         "pca": pa.ListArray.from_arrays(pa.array(np.arange(0, (len(pca) + 1) * k, k, dtype=np.int32)),
                                         pa.array(pca.ravel())),
     })
@@ -90,7 +102,7 @@ def build_output(source: str, target: Path, n_photos: int, seed: int = 0) -> dic
     manifest = dataclasses.replace(
         run.manifest, n_input=n_photos, n_features=n_photos, n_errors=0, output=str(target),
         inputs=(InputCounts(uri=str(photos), n_input=n_photos, n_features=n_photos, n_errors=0),),
-        labels={label: out_labels.count(label) for label in labels}).to_dict()
+        labels={label: int(count) for label, count in zip(labels, counts)}).to_dict()
     manifest["synthetic"] = f"benchmarks/serve.py from {source}"  # not a manifest field: readers ignore it
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (target / "_fruits_output").write_text("")
@@ -133,7 +145,9 @@ def main(argv=None) -> int:
     import httpx
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="fruits-serve-bench-"))
-    results: dict = {}
+    # The machine's load when the measure starts (and, in load_average_1_5_15, when it ends): on a shared
+    # machine, say it next to the figures.
+    results: dict = {"load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
     try:
         if args.serve_output:
             output = args.serve_output
@@ -176,9 +190,17 @@ def main(argv=None) -> int:
                                       headers={"content-type": "image/jpeg"}).json()
                 turned = client.post(base + "/api/identify", content=big,
                                      headers={"content-type": "image/jpeg"}).json()
+                # One client alone: the latency of one call, without queueing behind others.
+                alone = []
+                for photo in photos[:20]:
+                    t0 = time.perf_counter()
+                    client.post(base + "/api/identify", content=photo, headers={"content-type": "image/jpeg"})
+                    alone.append(1000 * (time.perf_counter() - t0))
             results["rotated_photo"] = {"bytes": len(big), "upright_kind": upright["kind"],
                                         "rotated_kind": turned["kind"],
                                         "same_kind": upright["kind"] == turned["kind"]}
+            results["one_client_ms"] = {"n": len(alone), "p50": round(statistics.median(alone), 1),
+                                        "max": round(max(alone), 1)}
             local = threading.local()
 
             def one(i: int):
@@ -212,7 +234,9 @@ def main(argv=None) -> int:
                         "max": round(times[-1], 1)}
             log_text = log_path.read_text()
             results["server_log"] = [line for line in log_text.splitlines()
-                                     if "classified" in line or "identify is ready" in line][:4]
+                                     if any(word in line for word in ("classified", "identify is ready", "LiteRT",
+                                                                      "weights", "described"))][:8]
+            results["load_average_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
         finally:
             server.terminate()
             try:

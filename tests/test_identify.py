@@ -214,6 +214,35 @@ def test_the_predictor_is_built_once_per_process(synthetic_identifier, monkeypat
     assert calls == []
 
 
+def test_the_model_comes_from_the_litert_cache_without_reading_the_weights(synthetic_identifier, monkeypatch,
+                                                                             tmp_path):
+    """`fruits run` cached its LiteRT conversion under the weights' sha256: identify finds it there and reads no
+    weights file (nor imports TensorFlow); with an empty cache it loads and checks the weights, converts, and
+    caches the conversion. Same answers either way."""
+    run = synthetic_identifier.run
+    assert run.manifest.engine == "litert"
+    photo = run.read_image(0)
+    expected = synthetic_identifier.identify(photo).to_dict()
+    loads = []
+    load_weights = identify_service.load_weights
+    monkeypatch.setattr(identify_service, "load_weights", lambda *a, **kw: loads.append(a) or load_weights(*a, **kw))
+    monkeypatch.setattr(identify_service, "_MODELS", {})
+    assert Identifier.for_run(run, neighbours=5).identify(photo).to_dict() == expected
+    assert loads == []
+    monkeypatch.setenv("FRUITS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(identify_service, "_MODELS", {})
+    assert Identifier.for_run(run, neighbours=5).identify(photo).to_dict() == expected
+    assert len(loads) == 1 and len(list(tmp_path.rglob("*.tflite"))) == 1
+
+
+def test_identify_runs_one_predictor_per_core(synthetic_identifier):
+    """Concurrent requests do not queue behind one model: the pool holds one single-threaded interpreter per
+    core (default_threads)."""
+    synthetic_identifier.warm()
+    model = identify_service.run_model(synthetic_identifier.run)
+    assert model.size == identify_service.default_threads()
+
+
 def test_changed_weights_are_refused(synthetic_identifier):
     run = synthetic_identifier.run
     manifest = dataclasses.replace(run.manifest, weights=dataclasses.replace(run.manifest.weights, sha256="0" * 64))

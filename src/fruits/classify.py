@@ -77,6 +77,9 @@ class Space:
         if kind not in SPACES:
             raise ValueError(f"unknown space {kind!r}: one of {SPACES}")
         self.kind = kind
+        if kind == "euclidean":  # coordinates as they are: no spread to measure (seconds at 100,000 photos)
+            self.scale = np.ones(reference.shape[1])
+            return
         spread = reference.std(axis=0) if len(reference) > 1 else np.ones(reference.shape[1])
         self.scale = 1.0 / np.where(spread > 1e-12, spread, 1.0)
 
@@ -99,7 +102,8 @@ class KnnClassifier:
             raise ValueError("every reference needs one label")
         validate_neighbours(k)
         self.space = Space(space, reference)
-        self.reference = self.space(reference)
+        # Only the index keeps the references (float32): no float64 copy outlives the constructor.
+        points = self.space(reference)
         self.labels = np.asarray(labels, dtype=object)
         self.classes: tuple[str, ...] = tuple(sorted({str(label) for label in labels}))
         self.codes = np.searchsorted(np.asarray(self.classes, dtype=object), self.labels)
@@ -109,14 +113,15 @@ class KnnClassifier:
         # a balanced set votes as before).
         self.class_weight = (counts.mean() / counts) if balance else np.ones(len(self.classes))
         self.balance = balance
-        self.index = NeighbourIndex(self.reference)
+        self.size = reference.shape[0]
+        self.index = NeighbourIndex(points)
         # The scale of "close" (nearest) and of "still similar" (k-th nearest) in this space, from a fixed sample
         # of references, each judged by the others.
         n_ref = reference.shape[0]
         if n_ref > 1:
             sample = np.arange(n_ref) if n_ref <= SCALE_SAMPLE else np.sort(
                 np.random.default_rng(0).choice(n_ref, SCALE_SAMPLE, replace=False))
-            own = self._search(self.reference[sample], self.k, exclude=sample).distances
+            own = self._search(points[sample], self.k, exclude=sample).distances
             nearest, reach = own[:, 0], own[:, -1]
         else:
             nearest = reach = np.ones(1)
@@ -125,7 +130,7 @@ class KnnClassifier:
         self.softening = float(np.median(positive)) if positive.size else 1.0
 
     def _search(self, points: np.ndarray, k: int, exclude: np.ndarray | None = None) -> Neighbours:
-        n_ref = self.reference.shape[0]
+        n_ref = self.size
         excluding = exclude is not None and bool(np.any(exclude >= 0))
         k = min(k, n_ref - (1 if excluding else 0))
         if k < 1:
@@ -273,6 +278,7 @@ class Evaluation:
     k: int
     classes: tuple[str, ...]
     confusion: np.ndarray  # (C, C): rows true class, columns predicted class
+    classifier: str = "knn"  # what named the photos: "knn" or "logistic" (the run's linear classifier)
 
     @property
     def accuracy(self) -> float:
@@ -289,6 +295,7 @@ class Evaluation:
             "n_correct": self.n_correct,
             "accuracy": self.accuracy,
             "k": self.k,
+            "classifier": self.classifier,
             "classes": list(self.classes),
             "confusion": self.confusion.tolist(),
             "per_class_recall": self.per_class_recall(),
@@ -296,20 +303,30 @@ class Evaluation:
 
 
 def evaluate(assessment: Assessment, labels: np.ndarray, splits: np.ndarray) -> Evaluation:
-    """Top-1 accuracy and confusion matrix on the Test split; leave-one-out over the references without one."""
-    test = np.asarray([s == TEST and l is not None for s, l in zip(splits, labels)], dtype=bool)
+    """Top-1 accuracy and confusion matrix of the kNN on the Test split; leave-one-out over the references
+    without one."""
+    return evaluate_predictions(assessment.predicted, assessment.reference_rows, assessment.classifier.classes,
+                                labels, splits, assessment.classifier.k)
+
+
+def evaluate_predictions(predicted: np.ndarray, reference_rows: np.ndarray, known: Sequence[str],
+                         labels: np.ndarray, splits: np.ndarray, k: int, classifier: str = "knn") -> Evaluation:
+    """Top-1 accuracy and confusion matrix of `predicted` (a class per photo) on the Test split, or over the
+    references when the run has none (their predictions must then be leave-one-out). Vectorised: no Python
+    loop over the photos."""
+    labels = np.asarray(labels, dtype=object)
+    test = (np.asarray(splits, dtype=object) == TEST) & np.asarray([label is not None for label in labels])
     if test.any():
         rows, method = np.nonzero(test)[0], "test split"
     else:
-        rows, method = assessment.reference_rows, "leave-one-out"
-    truth = labels[rows]
-    predicted = assessment.predicted[rows]
-    classes = tuple(sorted(set(map(str, truth)) | set(assessment.classifier.classes)))
-    position = {c: i for i, c in enumerate(classes)}
+        rows, method = np.asarray(reference_rows, dtype=np.int64), "leave-one-out"
+    truth = np.asarray([str(t) for t in labels[rows]], dtype=object)
+    guessed = np.asarray([str(p) for p in np.asarray(predicted, dtype=object)[rows]], dtype=object)
+    classes = tuple(sorted(set(truth.tolist()) | set(guessed.tolist()) | set(known)))
+    names = np.asarray(classes, dtype=object)
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t, p in zip(truth, predicted):
-        confusion[position[str(t)], position[str(p)]] += 1
-    return Evaluation(method, len(rows), int(np.trace(confusion)), assessment.classifier.k, classes, confusion)
+    np.add.at(confusion, (np.searchsorted(names, truth), np.searchsorted(names, guessed)), 1)
+    return Evaluation(method, len(rows), int(np.trace(confusion)), k, classes, confusion, classifier)
 
 
 # --- the score in plain words ---------------------------------------------------------------------------------

@@ -86,18 +86,51 @@ def default_cache_dir() -> str:
     return os.path.join(base, "litert")
 
 
+def tensorflow_version() -> str:
+    """TensorFlow's version, read from the installed distribution when possible: importing TensorFlow costs
+    seconds and hundreds of MB, and a process that finds its LiteRT model in the cache never needs it."""
+    import sys
+    from importlib import metadata
+
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"].__version__
+    for name in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    import tensorflow as tf
+
+    return tf.__version__
+
+
+def litert_cache_path(weights_sha256: str, image_size: int, cache_dir: str | None = None) -> str:
+    """Where the LiteRT conversion of these weights (sha256 of the arrays) at this input size is cached."""
+    name = f"mobilenet_v2_{image_size}_{weights_sha256[:16]}_tf{tensorflow_version()}.tflite"
+    return os.path.join(cache_dir or default_cache_dir(), name)
+
+
+def cached_litert_flatbuffer(weights_sha256: str, image_size: int, cache_dir: str | None = None) -> bytes | None:
+    """The cached conversion, or None. It was converted from the weights whose sha256 names it, so a caller
+    that knows the sha256 it wants (identify: the run's manifest) needs neither TensorFlow nor the weights."""
+    cached = litert_cache_path(weights_sha256, image_size, cache_dir)
+    if not os.path.isfile(cached):
+        return None
+    with open(cached, "rb") as handle:
+        data = handle.read()
+    log.info("LiteRT model from cache %s", cached)
+    return data
+
+
 def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | None = None) -> bytes:
     """Convert the Keras model (with these weights) to a LiteRT flatbuffer, cached by the weights' sha256."""
+    data = cached_litert_flatbuffer(weights.sha256, image_size, cache_dir)
+    if data is not None:
+        return data
     import tensorflow as tf
 
     cache_dir = cache_dir or default_cache_dir()
-    name = f"mobilenet_v2_{image_size}_{weights.sha256[:16]}_tf{tf.__version__}.tflite"
-    cached = os.path.join(cache_dir, name)
-    if os.path.isfile(cached):
-        with open(cached, "rb") as handle:
-            data = handle.read()
-        log.info("LiteRT model from cache %s", cached)
-        return data
+    cached = litert_cache_path(weights.sha256, image_size, cache_dir)
     model = build_feature_model(image_size, weights.arrays)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     # The converter prints its intermediate SavedModel signature on stdout; the user cannot act on it.

@@ -111,7 +111,7 @@ class Store:
         fs, path = self.resolve(location)
         try:
             with fs.open_input_stream(path) as stream:
-                data = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+                data = stream.read() if max_bytes is None else _read_at_most(stream, max_bytes + 1)
         except FileNotFoundError:
             raise StorageError(f"not found: {location}") from None
         except OSError as exc:
@@ -119,6 +119,19 @@ class Store:
         if max_bytes is not None and len(data) > max_bytes:
             raise StorageError(f"{location} is larger than the {max_bytes}-byte limit")
         return data
+
+
+def _read_at_most(stream, limit: int, chunk: int = 1 << 20) -> bytes:
+    """Up to `limit` bytes, read a chunk at a time: `stream.read(limit)` allocates `limit` bytes up front (50 MB
+    for every thumbnail under the default --max-bytes, 256 MB for a classifier file)."""
+    parts, total = [], 0
+    while total < limit:
+        part = stream.read(min(chunk, limit - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return b"".join(parts)
 
 
 def _one_line(exc: BaseException) -> str:

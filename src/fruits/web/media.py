@@ -1,8 +1,9 @@
 """The photos of a run as the dashboard shows them: descriptive info per photo, thumbnails, original bytes.
 
 Photos are read by row (resolved from an id) through the run's Store, so the same code serves a local OUTPUT
-and one on S3. Descriptions are computed once per photo and kept: the start-up warm-up describes every photo
-with a thread pool (S3 reads are I/O bound), and any photo asked for earlier is described on demand.
+and one on S3. Descriptions are computed once per photo and kept: the start-up warm-up describes a bounded
+sample of the photos with a thread pool (S3 reads are I/O bound; fruits.web.catalog.MEASURE_SAMPLE), and the
+photos a page shows are described when it asks.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Photos:
                                   max_pixels=run.manifest.limits.max_pixels)
         self.workers = workers
         self._descriptions: dict[int, ImageDescription | None] = {}
-        self._describe_all_lock = threading.Lock()
+        self._describe_lock = threading.Lock()
         self._thumbnails: OrderedDict[int, bytes] = OrderedDict()
         self._thumbnails_kept = thumbnails_kept
         self._thumbnail_lock = threading.Lock()
@@ -56,17 +57,20 @@ class Photos:
         self._descriptions[row] = found  # dict assignment is atomic; a race only computes twice
         return found
 
-    def all_descriptions(self) -> list[ImageDescription | None]:
-        """Every photo's description, in row order (the first call reads every photo once)."""
-        n = len(self.run.images)
-        with self._describe_all_lock:
-            missing = [row for row in range(n) if row not in self._descriptions]
-            if missing:
+    def describe(self, rows) -> list[ImageDescription | None]:
+        """The descriptions of `rows`, in their order; the photos not described yet are read by a thread pool
+        (one pool at a time: a page and the start-up warm-up asking together do not double the threads)."""
+        rows = [int(r) for r in rows]
+        missing = [row for row in rows if row not in self._descriptions]
+        if len(missing) > 1:
+            with self._describe_lock:
+                missing = [row for row in missing if row not in self._descriptions]
                 started = time.monotonic()
                 with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="describe") as pool:
                     list(pool.map(self.description, missing))
-                log.info("described %d photos in %.1f s", len(missing), time.monotonic() - started)
-        return [self._descriptions[row] for row in range(n)]
+                if len(missing) > 100:
+                    log.info("described %d photos in %.1f s", len(missing), time.monotonic() - started)
+        return [self._descriptions[row] if row in self._descriptions else self.description(row) for row in rows]
 
     def thumbnail(self, row: int) -> bytes:
         with self._thumbnail_lock:

@@ -21,28 +21,30 @@ _MISTAKES_SHOWN = 60
 _PAIRS_SHOWN = 20
 
 
-def _mistakes(catalog: Catalog, t: Messages | None = None) -> list[dict]:
+def _mistakes(catalog: Catalog) -> list[int]:
     rows = catalog.mistakes()
     if catalog.evaluation.method == "test split":
         rows = [r for r in rows if catalog.run.images.splits[r] == "Test"]
-    return [catalog.summary(r, t) for r in rows]
+    return rows
 
 
 @api.get("/evaluation")
 def evaluation_api(catalog: Catalog = Depends(get_catalog)):
-    mistakes = _mistakes(catalog)
+    images, predictions = catalog.run.images, catalog.assessment
     evaluation = catalog.evaluation
+    # Only what a list needs: no neighbour search for thousands of mistakes of a large run.
     return {**evaluation.to_dict(),
             "confused_pairs": [pair.__dict__ for pair in confused_pairs(evaluation.classes, evaluation.confusion)],
-            "mistakes": [{"id": m["id"], "label": m["label"], "predicted": m["predicted"], "score": m["score"],
-                          "page_url": f"/images/{m['id']}"} for m in mistakes]}
+            "mistakes": [{"id": str(images.ids[r]), "label": images.labels[r],
+                          "predicted": str(predictions.predicted[r]), "score": float(predictions.score[r]),
+                          "page_url": f"/images/{images.ids[r]}"} for r in _mistakes(catalog)]}
 
 
 @router.get("/evaluation", response_class=HTMLResponse)
 def evaluation_page(request: Request, catalog: Catalog = Depends(get_catalog),
                     messages: Messages = Depends(get_messages)):
     evaluation = catalog.evaluation
-    mistakes = _mistakes(catalog, messages)
+    mistakes = _mistakes(catalog)
     kinds = {c: messages.kind(catalog.facts.kind_for(c)) for c in evaluation.classes}
     return templates.TemplateResponse(request, "evaluation.html", {
         "evaluation": evaluation, "kinds": kinds,
@@ -50,5 +52,6 @@ def evaluation_page(request: Request, catalog: Catalog = Depends(get_catalog),
         "n_pairs": len(confused_pairs(evaluation.classes, evaluation.confusion, None)),
         "recall": recall_by_class(evaluation.classes, evaluation.confusion),
         "matrix": charts.confusion_heatmap(evaluation.classes, evaluation.confusion, messages),
-        "mistakes": mistakes[:_MISTAKES_SHOWN], "n_mistakes": len(mistakes), "k": catalog.k,
+        "mistakes": catalog.summaries(mistakes[:_MISTAKES_SHOWN], messages), "n_mistakes": len(mistakes),
+        "k": catalog.k,
     })

@@ -91,7 +91,7 @@ def browse(request: Request, page: int = 1, query: ImageFilter = Depends(image_f
     rows = catalog.search(query)
     shown, pages = _page(rows, page, catalog.settings.page_size, t)
     return templates.TemplateResponse(request, "browse.html", {
-        "query": query, "items": [catalog.summary(int(r), t) for r in shown], "total": len(rows),
+        "query": query, "items": catalog.summaries(shown, t), "total": len(rows),
         "all_total": len(catalog.run.images), "page": page, "pages": pages,
         "labels": catalog.labels,
         "classes": catalog.classes, "splits": catalog.splits,
@@ -108,12 +108,14 @@ def list_images(page: int = 1, per_page: int = 100, query: ImageFilter = Depends
     rows = catalog.search(query)
     shown, pages = _page(rows, page, per_page, t)
     return {"total": len(rows), "page": page, "pages": pages,
-            "items": [_with_urls(catalog.summary(int(r), t)) for r in shown]}
+            "items": [_with_urls(item) for item in catalog.summaries(shown, t)]}
 
 
 def _detail(catalog: Catalog, row: int, t: Messages) -> dict:
     description = catalog.photos.description(row)
-    neighbours = [{**_with_urls(catalog.summary(r, t)), "distance": d} for r, d in catalog.neighbours(row)]
+    found = catalog.neighbours(row)
+    neighbours = [{**_with_urls(item), "distance": d}
+                  for item, (_, d) in zip(catalog.summaries([r for r, _ in found], t), found)]
     coords = catalog.run.images.coords[row]
     return {**_with_urls(catalog.summary(row, t)),
             "description": description.to_dict() if description else None,
@@ -135,7 +137,7 @@ def _comparison_charts(catalog: Catalog, row: int, t: Messages) -> dict[str, dic
     group_name = (t.gettext("photos labelled %(label)s", label=label) if label is not None
                   else t.gettext("photos predicted %(label)s", label=predicted))
     neighbour_rows = catalog.all_neighbour_rows(row)
-    measures = catalog.measures()
+    measures = catalog.measures([row, *neighbour_rows])
     brightness, hue = measures["brightness"], measures["hue"]
     score = catalog.assessment.score
     return {

@@ -115,7 +115,8 @@ def _recorded_requests():
         werkzeug.setLevel(level)
 
 
-def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(aws, boto, s3a_jars, tmp_path):  # noqa: F811
+def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
+        s3a_jars, aws, boto, tmp_path):  # noqa: F811 - s3a_jars is the imported fixture (skips first)
     from fruits.sample import generate_sample
 
     s3 = boto("s3")

@@ -3,7 +3,7 @@
 
 A first run into s3a://BUCKET/out/run; then photos are uploaded, one is replaced by another of the same size and one
 deleted; `fruits run --incremental` into the same OUTPUT reuses the features of the others. Every request the
-incremental run sends to S3 is recorded (the moto server runs in this process; werkzeug logs each request): it
+incremental run sends to S3 is recorded (moto's recorder): it
 never reads a photo it reuses, reads exactly the new and changed ones, and lists nothing but the INPUTs and OUTPUT
 (the previous run is read through Spark, as Parquet, not by listing the bucket).
 """
@@ -11,12 +11,12 @@ never reads a photo it reuses, reads exactly the new and changed ones, and lists
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import subprocess
 import sys
 import urllib.parse
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -79,44 +79,47 @@ _LIST_PARAMETERS = {"list-type", "prefix", "delimiter", "max-keys", "continuatio
                     "fetch-owner", "encoding-type", "marker"}
 
 
-class _Requests(logging.Handler):
-    """(method, key, list prefix) of every request to BUCKET that werkzeug logs for the moto server: an object
-    request has a key and no prefix, a listing (GET on the bucket) a prefix ("" for the whole bucket) and no key."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.seen: list[tuple[str, str | None, str | None]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        found = re.search(r'"([A-Z]+) (\S+) HTTP/[\d.]+"', record.getMessage())
-        if not found:
-            return
-        method, target = found.group(1), urllib.parse.urlsplit(found.group(2))
-        bucket, _, key = urllib.parse.unquote(target.path).lstrip("/").partition("/")
-        if bucket != BUCKET:
-            return
-        query = urllib.parse.parse_qs(target.query, keep_blank_values=True)
-        if key:
-            self.seen.append((method, key, None))
-        elif method == "GET" and not set(query) - _LIST_PARAMETERS:  # not ?location, ?versioning, ...
-            self.seen.append((method, None, query.get("prefix", [""])[0]))
+def _request(entry: dict) -> tuple[str, str | None, str | None] | None:
+    """(method, key, list prefix) of a request to BUCKET that moto's recorder kept: an object request has a key
+    and no prefix, a listing (GET on the bucket) a prefix ("" for the whole bucket) and no key."""
+    target = urllib.parse.urlsplit(entry["url"])
+    bucket, _, key = urllib.parse.unquote(target.path).lstrip("/").partition("/")
+    if bucket != BUCKET:
+        return None
+    query = urllib.parse.parse_qs(target.query, keep_blank_values=True)
+    if key:
+        return entry["method"], key, None
+    if entry["method"] == "GET" and not set(query) - _LIST_PARAMETERS:  # not ?location, ?versioning, ...
+        return entry["method"], None, query.get("prefix", [""])[0]
+    return None
 
 
 @contextmanager
-def _recorded_requests():
-    werkzeug = logging.getLogger("werkzeug")
-    level, handler = werkzeug.level, _Requests()
-    werkzeug.addHandler(handler)
-    werkzeug.setLevel(logging.INFO)
-    try:
-        yield handler.seen
-    finally:
-        werkzeug.removeHandler(handler)
-        werkzeug.setLevel(level)
+def _recorded_requests(endpoint: str, folder: Path, monkeypatch):
+    """Every request the moto server (in this process) gets meanwhile, through moto's recorder, whose file is
+    written in the current folder (`folder` while recording)."""
+    def call(action: str, method: str = "POST") -> bytes:
+        request = urllib.request.Request(f"{endpoint}/moto-api/recorder/{action}", method=method)
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.read()
+
+    seen: list[tuple[str, str | None, str | None]] = []
+    with monkeypatch.context() as patch:
+        patch.chdir(folder)
+        call("reset-recording")
+        call("start-recording")
+        try:
+            yield seen
+        finally:
+            call("stop-recording")
+            recording = call("download-recording", "GET").decode()
+    for line in recording.splitlines():
+        if line.strip() and (request := _request(json.loads(line))) is not None:
+            seen.append(request)
 
 
 def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
-        s3a_jars, aws, boto, tmp_path):  # noqa: F811 - s3a_jars is the imported fixture (skips first)
+        s3a_jars, aws, boto, tmp_path, monkeypatch):  # noqa: F811 - s3a_jars is the imported fixture (skips first)
     from fruits.sample import generate_sample
 
     s3 = boto("s3")
@@ -141,12 +144,11 @@ def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
     s3.delete_object(Bucket=BUCKET, Key=deleted)
     changed = "data/b/Training/lemon/lemon_0001.jpg"
     size = s3.head_object(Bucket=BUCKET, Key=changed)["ContentLength"]
-    donor = next(data for data in (s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in first_keys)
-                 if len(data) < size)
+    donor = next(path.read_bytes() for path in sorted(local.rglob("*.jpg")) if path.stat().st_size < size)
     s3.put_object(Bucket=BUCKET, Key=changed, Body=donor + b"\0" * (size - len(donor)))  # same size, new content
     assert s3.head_object(Bucket=BUCKET, Key=changed)["ContentLength"] == size
 
-    with _recorded_requests() as requests:
+    with _recorded_requests(aws, tmp_path, monkeypatch) as requests:
         out = _run(env, tmp_path, *inputs, output, "--incremental")
     assert "incremental: 23 reused, 5 new, 1 changed, 0 retried, 1 removed" in out, out
 

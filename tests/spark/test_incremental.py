@@ -245,6 +245,7 @@ def test_strict_refuses_with_exit_2_and_leaves_the_previous_run(spark, synthetic
         run_fixture_pipeline(spark, synthetic_photos, tmp_path / "empty", incremental="strict", **FAST)
 
 
+@pytest.mark.slow  # a full run: about a minute on a busy machine
 def test_after_a_swap_cut_short_readers_refuse_and_the_next_run_is_full(spark, synthetic_photos, previous_run):
     """What `commit` leaves when killed half-way through the swap (the state made by hand: a real kill inside a
     few milliseconds of renames cannot be aimed at): no manifest, features/ swapped, pca/ deleted and still

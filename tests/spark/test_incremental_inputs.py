@@ -16,6 +16,9 @@ from fruits.sample import generate_sample
 from tests.conftest import run_fixture_pipeline
 from tests.spark.test_incremental import FAST, features_by_path, pca_by_path, same_size_other_content
 
+# Five runs (two full, three incremental) in the fixture: 9 minutes on 2 cores shared with other Spark jobs.
+pytestmark = pytest.mark.slow
+
 
 def file_uri(path) -> str:
     return f"file:{path}"  # what the path column holds

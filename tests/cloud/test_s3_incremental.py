@@ -170,7 +170,7 @@ def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
     # What the incremental run sent to S3.
     photos_read = {key for method, key, _ in requests if method == "GET" and key and key.endswith(".jpg")}
     assert photos_read == set(new_keys) | {changed}
-    # (A reused photo does get metadata requests: HEAD, from the listing; its bytes are never read.)
+    # (A reused photo does get metadata requests, not GETs: its bytes are never read.)
     read = {key for method, key, _ in requests if method == "GET" and key}
     assert not read & {key for key in first_keys if uri(key) in reused}, "a reused photo was read"
     touched = {key for _, key, _ in requests if key}

@@ -245,6 +245,32 @@ def test_strict_refuses_with_exit_2_and_leaves_the_previous_run(spark, synthetic
         run_fixture_pipeline(spark, synthetic_photos, tmp_path / "empty", incremental="strict", **FAST)
 
 
+@pytest.mark.slow  # a full run: about a minute on a busy machine
+def test_after_a_swap_cut_short_readers_refuse_and_the_next_run_is_full(spark, synthetic_photos, previous_run):
+    """What `commit` leaves when killed half-way through the swap (the state made by hand: a real kill inside a
+    few milliseconds of renames cannot be aimed at): no manifest, features/ swapped, pca/ deleted and still
+    staged, the rest staged. Readers refuse the folder; the next --incremental run is a full run that says why
+    and removes the staging folder."""
+    from fruits.errors import RunOutputError
+    from fruits.run_output.reader import open_run_output
+
+    staging = previous_run / "_incremental"
+    staging.mkdir()
+    for name in ("pca_csv", "errors", "pca_model", "listing", "classifier"):
+        shutil.copytree(previous_run / name, staging / name)
+    shutil.move(previous_run / "pca", staging / "pca")
+    _delete_manifest(previous_run)
+    (previous_run / ".manifest.json.crc").unlink(missing_ok=True)
+    with pytest.raises(RunOutputError, match="no manifest.json"):
+        open_run_output(str(previous_run))
+
+    manifest = run_fixture_pipeline(spark, synthetic_photos, previous_run, incremental="on", **FAST)
+    assert manifest.incremental.mode == "full"
+    assert "no finished run (no manifest.json)" in manifest.incremental.reason
+    assert not staging.exists()
+    assert len(open_run_output(str(previous_run)).images) == manifest.n_features == manifest.n_input
+
+
 @pytest.mark.slow
 def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark, synthetic_photos, tmp_path):
     """SIGKILL while the new photos are being featurized: the previous run is whole, manifest included, and the

@@ -166,7 +166,9 @@ def start(spark, config: RunConfig, cleanup: ExitStack) -> tuple[stages.Started,
     previous, why = find_previous(fs, locations.output, config)
     if previous is None:
         refuse_if_strict(config, why)
-        return stages.start(spark, config, cleanup), None, why
+        started = stages.start(spark, config, cleanup)
+        discard_staging(fs, locations.output)  # left by a run killed during its swap (which left no manifest)
+        return started, None, why
     if is_local(locations.output):
         from .lock import OutputLock
 

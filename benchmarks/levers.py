@@ -241,10 +241,11 @@ class ProcessCpu:
         return spent
 
 
-def persisted_two_writes(spark, discovered, model, config, uris) -> int:
-    """The featurize step before the one-pass write (kept here to compare): the featurized rows persisted
-    DISK_ONLY, then features/ and errors/ written from them by two jobs, counted by observed metrics."""
-    from pyspark import StorageLevel
+def staged_partitioned_write(spark, discovered, model, config, uris) -> int:
+    """A one-pass alternative to the job's featurize step, measured and not kept: every featurized row written
+    once, partitioned by status into a staging folder beside features/ (no DISK_ONLY copy), the `ok` partition
+    renamed to features/, the rare error rows rewritten to errors/ by a small job. Both partitions carry the
+    schema of features/, so an error row's reason rides in `label` there. Returns the rows written."""
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
@@ -252,16 +253,32 @@ def persisted_two_writes(spark, discovered, model, config, uris) -> int:
     from fruits.spark.featurize import FeaturizeCounters, make_featurize_udf
 
     udf = make_featurize_udf(model.spec, model.broadcast, config.limits, FeaturizeCounters(spark))
-    featurized = steps.featurized_rows(discovered, udf, config.max_bytes).persist(StorageLevel.DISK_ONLY)
-    written = {name: Observation(name) for name in ("features", "errors")}
-    try:
-        ok = featurized.filter(F.col("error").isNull()).observe(written["features"], F.count(F.lit(1)).alias("n"))
-        ok.select("path", "label", "split", "features").write.mode("overwrite").parquet(uris["features"])
-        failed = featurized.filter(F.col("error").isNotNull()).observe(written["errors"], F.count(F.lit(1)).alias("n"))
-        failed.select("path", F.col("error").alias("reason")).write.mode("overwrite").parquet(uris["errors"])
-    finally:
-        featurized.unpersist()
-    return written["features"].get["n"] + written["errors"].get["n"]
+    rows = steps.featurized_rows(discovered, udf, config.max_bytes)
+    failed = F.col("error").isNotNull()
+    written = Observation("staged")
+    staged = rows.observe(written, F.sum(F.when(failed, 0).otherwise(1)).alias("ok"),
+                          F.sum(F.when(failed, 1).otherwise(0)).alias("failed")).select(
+        "path", F.when(failed, F.col("error")).otherwise(F.col("label")).alias("label"), "split", "features",
+        F.when(failed, F.lit("error")).otherwise(F.lit("ok")).alias("status"))
+    staging = uris["features"].rsplit("/", 1)[0] + "/_featurized"
+    staged.write.mode("overwrite").partitionBy("status").parquet(staging)
+    counts = written.get
+    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+
+    def path(uri):
+        return jvm.org.apache.hadoop.fs.Path(uri)
+
+    fs = path(staging).getFileSystem(conf)
+    errors = spark.createDataFrame([], "path string, reason string")
+    if counts["failed"]:
+        errors = spark.read.schema(steps.FEATURES_SCHEMA).parquet(staging + "/status=error").select(
+            "path", F.col("label").alias("reason"))
+    errors.write.mode("overwrite").parquet(uris["errors"])
+    fs.delete(path(uris["features"]), True)
+    if counts["ok"]:
+        fs.rename(path(staging + "/status=ok"), path(uris["features"]))
+    fs.delete(path(staging), True)
+    return counts["ok"] + counts["failed"]
 
 
 def profile(args) -> None:
@@ -272,11 +289,12 @@ def profile(args) -> None:
     2. + the Arrow round trip to the Python workers and back (a pandas UDF returning a constant feature row);
     3. + Pillow decoding in the UDF (features still constant);
     4. + inference: the job's own featurize UDF, results to `noop`;
-    5. the job's whole step (`featurize_to_output`): 4 + one write partitioned by status into a staging folder,
-       features/ renamed from it, errors/ rewritten from its error rows, counting by observed metrics;
-    5'. the previous version of that step: 4 + the rows persisted DISK_ONLY, features/ and errors/ written from
-       them by two jobs (`persisted_two_writes`).
-    `--rounds N` runs the steps N times in turn (5 and 5' alternate, so a drift of the machine hits both).
+    4w. + one plain Parquet write of those rows (one output, nothing else: the floor of any way to write);
+    5. the job's whole step (`featurize_to_output`): 4 + the rows persisted DISK_ONLY, features/ and errors/
+       written from them by two jobs, counting by observed metrics;
+    5'. the one-pass alternative tried and not kept (`staged_partitioned_write`): 4 + one write partitioned by
+       status into a staging folder, features/ renamed from it, errors/ rewritten from its error rows.
+    `--rounds N` runs the steps N times in turn (every other round backwards); `--steps 4,4w,5,5'` only these.
     Then, without Spark, the per-photo CPU of decoding and of inference alone on the same photos.
     """
     import tempfile
@@ -333,19 +351,24 @@ def profile(args) -> None:
             ("2. + Arrow to Python and back", lambda: noop(featurize_images(images, arrow_only))),
             ("3. + decode (Pillow)", lambda: noop(featurize_images(images, decode_only))),
             ("4. + inference (the featurize UDF)", lambda: noop(featurize_images(images, featurize))),
-            ("5. + one staged write: features/ errors/ (featurize_to_output)", lambda: steps.featurize_to_output(
+            ("4w. + one plain Parquet write of the rows (the floor)", lambda: featurize_images(images, featurize)
+             .write.mode("overwrite").parquet(os.path.join(out, "floor"))),
+            ("5. + persist DISK_ONLY, write features/ errors/ (featurize_to_output)", lambda: steps.featurize_to_output(
                 spark, discovered, model, config, uris)),
-            ("5'. + persist DISK_ONLY, two writes (before)", lambda: persisted_two_writes(
+            ("5'. + one write partitioned by status, renamed (tried)", lambda: staged_partitioned_write(
                 spark, discovered, model, config, uris)),
         ]
-        measurements[4][1]()  # warm-up: workers started, model built, JVM code compiled
+        measurements[5][1]()  # warm-up: workers started, model built, JVM code compiled
+        if args.steps:
+            wanted = args.steps.split(",")
+            measurements = [item for item in measurements if item[0].split(" ", 1)[0].rstrip(".") in wanted]
         print(f"{n} photos at {size} px, local[2]; CPU seconds per photo in ms; load average before: "
               f"{os.getloadavg()[0]:.1f}")
         print("| step | wall s | images/s | JVM CPU ms/photo | Python CPU ms/photo | idle of 2 cores |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for round_ in range(args.rounds):
-            # 5 and 5' swap places every other round.
-            order = measurements if round_ % 2 == 0 else measurements[:4] + measurements[4:][::-1]
+            # Every other round in the reverse order, so a drift of the machine hits every step alike.
+            order = measurements if round_ % 2 == 0 else measurements[::-1]
             for name, run in order:
                 before = cpu.snapshot()
                 started = time.perf_counter()
@@ -552,6 +575,7 @@ def main() -> None:
     parser.add_argument("--features", type=Path, help="pca: the features/ folder of a fruits run")
     parser.add_argument("--limit", type=int, help="profile: only the first N photos")
     parser.add_argument("--rounds", type=int, default=1, help="profile: run the steps this many times in turn")
+    parser.add_argument("--steps", help="profile: only these steps, e.g. 4,4w,5,5'")
     parser.add_argument("--no-baseline", action="store_true", help="profile: skip the measurement without Spark")
     parser.add_argument("--rows", type=int, default=14820, help="pca: synthetic feature rows (no --features)")
     args = parser.parse_args()

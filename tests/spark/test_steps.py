@@ -1,5 +1,5 @@
 """The featurize step (`steps.featurize_to_output`): one pass of the CNN over the photos writes features/ and
-errors/ through a staging folder that does not outlive the step, with every file accounted for."""
+errors/ with their schemas, nothing else stays in OUTPUT or on the session, and every file is accounted for."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def mixed_photos(tmp_path_factory, synthetic_photos):
     return root
 
 
-def test_one_pass_of_the_cnn_writes_features_and_errors_and_leaves_no_staging(spark, mixed_photos, tmp_path):
+def test_one_pass_of_the_cnn_writes_features_and_errors_and_nothing_else(spark, mixed_photos, tmp_path):
     photos = sorted(mixed_photos.rglob("*.jpg")) + sorted(mixed_photos.rglob("*.png"))
     n_good = len(photos) - len(BROKEN)
     # One row per Arrow batch: the UDF's batch counter is then the number of photos it was given.
@@ -52,7 +52,7 @@ def test_one_pass_of_the_cnn_writes_features_and_errors_and_leaves_no_staging(sp
     assert (result.n_input, result.n_features, result.n_errors) == (len(photos), n_good, len(BROKEN))
     assert result.counters["arrow_batches"] == len(photos)  # every photo through the CNN exactly once
     assert spark.sparkContext._jsc.getPersistentRDDs().size() == 0
-    assert sorted(p.name for p in output.iterdir()) == ["errors", "features"]  # no staging folder left
+    assert sorted(p.name for p in output.iterdir()) == ["errors", "features"]  # nothing else left in OUTPUT
     features = pd.read_parquet(output / "features")
     assert list(features.columns) == ["path", "label", "split", "features"] and len(features) == n_good
     assert set(features["label"]) == {"apple", "lemon"} and set(features["split"]) == {"Training"}

@@ -42,12 +42,6 @@ class HadoopFS:
         if fs.exists(path):
             fs.delete(path, recursive)
 
-    def rename(self, source: str, target: str) -> None:
-        """Move `source` to `target` (absent: a rename onto an existing folder moves the source inside it).
-        A metadata operation on a local disk or HDFS; on S3 a copy of every object, then a delete."""
-        if not self._fs(source).rename(self._path(source), self._path(target)):
-            raise OSError(f"cannot rename {source} to {target}")
-
     def write_bytes(self, uri: str, data: bytes) -> None:
         stream = self._fs(uri).create(self._path(uri), True)
         try:

@@ -217,19 +217,8 @@ def discover(spark, input_uris: tuple[str, ...]) -> Discovered:
     return Discovered(tuple(input_uris), files, listed)
 
 
-# The featurized rows are written once, partitioned by this column, into a staging folder beside features/;
-# the two partitions then become features/ (a rename) and errors/ (a small rewrite of the rare error rows).
-STATUS = "status"
-OK, FAILED = "ok", "error"
-STAGING = "_featurized"
 FEATURES_SCHEMA = "path string, label string, split string, features array<float>"
-ERRORS_SCHEMA = "path string, reason string"
 PCA_SCHEMA = "path string, label string, split string, pca array<float>"
-
-
-def staging_uri(uris: dict[str, str]) -> str:
-    """The staging folder of the featurize step: beside features/ (same file system, so a rename moves it)."""
-    return join(uris[outputs.FEATURES].rsplit("/", 1)[0], STAGING)
 
 
 def read_features(spark, uri: str):
@@ -259,63 +248,48 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
                         on_progress: Progress | None = None) -> FeaturizeResult:
     """Read the photos, run the CNN on the executors, write features/ and errors/, account for every file.
 
-    One pass: every featurized row is written once, partitioned by status into a staging folder beside
-    features/ (a photo's CNN runs once, no copy of the rows is kept); the `ok` partition is then renamed to
-    features/ (a metadata operation on a local disk or HDFS, a copy of the objects on S3) and the rare error
-    rows are rewritten as errors/ (path, reason) by a small job. Both partitions hold the schema of features/:
-    an error row carries its reason in `label` there (internal to the staging folder, never read by anyone
-    else).
-
     A file over --max-bytes is selected out by its length before the content column is touched (Spark's
     binaryFile source applies the length filter before it opens the file): it becomes an error row without
     being read. A file the scan never yields (empty, deleted after the listing, unreadable) is counted from
     the difference between the listing and the rows written, per INPUT, without any path reaching the driver.
     """
+    from pyspark import StorageLevel
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     counters = FeaturizeCounters(spark)
     udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
-    rows = featurized_rows(discovered, udf, config.max_bytes)
-    # Rows are counted per INPUT and status as they are written (Spark's observed metrics: exact, once per
-    # successful write).
+    # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN. (One write partitioned
+    # by status into a staging folder, then renamed, was tried instead: no gain measured, see
+    # docs/performance.md and `benchmarks/levers.py profile`.)
+    featurized = featurized_rows(discovered, udf, config.max_bytes).persist(StorageLevel.DISK_ONLY)
+    # Rows are counted per INPUT as they are written (Spark's observed metrics: exact, once per successful write).
     n_inputs = len(discovered.input_uris)
-    failed = F.col("error").isNotNull()
-    metrics = [F.sum(F.when((F.col("input") == i) & outcome, 1).otherwise(0)).alias(f"{name}_{i}")
-               for i in range(n_inputs) for name, outcome in ((OK, ~failed), (FAILED, failed))]
-    written = Observation("featurized")
-    staged = rows.observe(written, *metrics).select(
-        "path",
-        F.when(failed, F.col("error")).otherwise(F.col("label")).alias("label"),
-        "split",
-        "features",
-        F.when(failed, F.lit(FAILED)).otherwise(F.lit(OK)).alias(STATUS),
-    )
-    fs = HadoopFS(spark)
-    staging = staging_uri(uris)
+    per_input = [F.sum(F.when(F.col("input") == i, 1).otherwise(0)).alias(f"input_{i}") for i in range(n_inputs)]
+    written = {name: Observation(name) for name in (outputs.FEATURES, outputs.ERRORS)}
     try:
         with TaskProgress(spark, "featurize", discovered.n_input, on_progress):
-            write(staged.write.mode("overwrite").partitionBy(STATUS), "parquet", staging)
-        counted = written.get
-        features = [int(counted[f"{OK}_{i}"] or 0) for i in range(n_inputs)]
-        errors = [int(counted[f"{FAILED}_{i}"] or 0) for i in range(n_inputs)]
-        skipped = [listed - ok - bad for listed, ok, bad in zip(discovered.listed, features, errors)]
-        if any(count < 0 for count in skipped):
-            raise PipelineError(f"accounting broke: more rows written ({features}, {errors}) than files listed "
-                                f"({discovered.listed})")
+            ok = featurized.filter(F.col("error").isNull())
+            ok = ok.observe(written[outputs.FEATURES], *per_input).select("path", "label", "split", "features")
+            write(ok.write.mode("overwrite"), "parquet", uris[outputs.FEATURES])
+            failed = featurized.filter(F.col("error").isNotNull())
+            failed = failed.observe(written[outputs.ERRORS], *per_input).select("path", F.col("error").alias("reason"))
+            write(failed.write.mode("overwrite"), "parquet", uris[outputs.ERRORS])
+    finally:
+        featurized.unpersist()
+    features = [int(written[outputs.FEATURES].get[f"input_{i}"] or 0) for i in range(n_inputs)]
+    errors = [int(written[outputs.ERRORS].get[f"input_{i}"] or 0) for i in range(n_inputs)]
+    skipped = [listed - ok - bad for listed, ok, bad in zip(discovered.listed, features, errors)]
+    if any(count < 0 for count in skipped):
+        raise PipelineError(f"accounting broke: more rows written ({features}, {errors}) than files listed "
+                            f"({discovered.listed})")
+    if any(skipped):
         # Spark's scan drops zero-byte files, and (with ignoreMissingFiles/ignoreCorruptFiles) files deleted
         # after the listing or that cannot be opened: one error row per INPUT says how many.
-        skipped_rows = [(uri, skipped_reason(count)) for uri, count in zip(discovered.input_uris, skipped) if count]
-        if skipped_rows:
-            log.info("%d listed file(s) were empty or could not be opened", sum(skipped))
-        write_errors(spark, join(staging, f"{STATUS}={FAILED}") if sum(errors) else None, skipped_rows,
-                     uris[outputs.ERRORS])
-        move_features(spark, fs, join(staging, f"{STATUS}={OK}") if sum(features) else None,
-                      uris[outputs.FEATURES])
-    except BaseException:
-        _delete_quietly(fs, staging)  # the failure is what the caller must see, not a second one
-        raise
-    fs.delete(staging, recursive=True)
+        rows = [(uri, skipped_reason(count)) for uri, count in zip(discovered.input_uris, skipped) if count]
+        frame = spark.createDataFrame(rows, "path string, reason string")
+        write(frame.write.mode("append"), "parquet", uris[outputs.ERRORS])
+        log.info("%d listed file(s) were empty or could not be opened", sum(skipped))
     counts = tuple(
         outputs.InputCounts(uri, listed, ok, bad + skip, skip)
         for uri, listed, ok, bad, skip in zip(discovered.input_uris, discovered.listed, features, errors, skipped)
@@ -327,38 +301,6 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
         counters=counters.as_dict(),
         per_input=counts,
     )
-
-
-def _delete_quietly(fs: HadoopFS, uri: str) -> None:
-    try:
-        fs.delete(uri, recursive=True)
-    except Exception as exc:  # noqa: BLE001 - the JVM may be gone after an interrupt
-        log.debug("could not delete %s: %s", uri, exc)
-
-
-def write_errors(spark, staged_errors: str | None, skipped_rows: list[tuple[str, str]], target: str) -> None:
-    """errors/ (path, reason) from the staged error rows (None: there are none) and the per-INPUT rows of the
-    files the scan skipped, in one small job (an empty errors/ with its schema when there is nothing)."""
-    from pyspark.sql import functions as F
-
-    frame = spark.createDataFrame(skipped_rows, ERRORS_SCHEMA)
-    if staged_errors is not None:
-        staged = spark.read.schema(FEATURES_SCHEMA).parquet(staged_errors)
-        frame = staged.select("path", F.col("label").alias("reason")).unionByName(frame)
-    write(frame.write.mode("overwrite"), "parquet", target)
-
-
-def move_features(spark, fs: HadoopFS, staged_features: str | None, target: str) -> None:
-    """The staged `ok` partition becomes features/ (an empty features/ with its schema when no photo could be
-    featurized: the caller reports that)."""
-    fs.delete(target, recursive=True)  # a rename onto an existing folder would move the source inside it
-    if staged_features is None:
-        write(spark.createDataFrame([], FEATURES_SCHEMA).write.mode("overwrite"), "parquet", target)
-        return
-    try:
-        fs.rename(staged_features, target)
-    except Exception as exc:  # noqa: BLE001 - permission denied, read-only file system
-        raise OutputError(f"cannot move the featurized photos to {target}: {java_error_summary(exc)}") from None
 
 
 def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, str],

@@ -6,6 +6,8 @@
     python benchmarks/levers.py stage       # the featurize stage of the job under different Spark settings
     python benchmarks/levers.py profile     # where the featurize stage's time goes: JVM scan, Arrow, decode, ...
     python benchmarks/levers.py pca         # Spark ML's PCA against the job's PCA on the same features
+    python benchmarks/levers.py listing     # how long listing INPUT takes, and the Spark jobs it starts
+    python benchmarks/levers.py jobs        # the Spark jobs of one `fruits run`: how many, their stages and tasks
 
 Each measurement runs in this process, one at a time; run it on a quiet machine.
 """
@@ -239,6 +241,46 @@ class ProcessCpu:
         return spent
 
 
+def staged_partitioned_write(spark, discovered, model, config, uris) -> int:
+    """A one-pass alternative to the job's featurize step, measured and not kept: every featurized row written
+    once, partitioned by status into a staging folder beside features/ (no DISK_ONLY copy), the `ok` partition
+    renamed to features/, the rare error rows rewritten to errors/ by a small job. Both partitions carry the
+    schema of features/, so an error row's reason rides in `label` there. Returns the rows written."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from fruits.spark import steps
+    from fruits.spark.featurize import FeaturizeCounters, make_featurize_udf
+
+    udf = make_featurize_udf(model.spec, model.broadcast, config.limits, FeaturizeCounters(spark))
+    rows = steps.featurized_rows(discovered, udf, config.max_bytes)
+    failed = F.col("error").isNotNull()
+    written = Observation("staged")
+    staged = rows.observe(written, F.sum(F.when(failed, 0).otherwise(1)).alias("ok"),
+                          F.sum(F.when(failed, 1).otherwise(0)).alias("failed")).select(
+        "path", F.when(failed, F.col("error")).otherwise(F.col("label")).alias("label"), "split", "features",
+        F.when(failed, F.lit("error")).otherwise(F.lit("ok")).alias("status"))
+    staging = uris["features"].rsplit("/", 1)[0] + "/_featurized"
+    staged.write.mode("overwrite").partitionBy("status").parquet(staging)
+    counts = written.get
+    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+
+    def path(uri):
+        return jvm.org.apache.hadoop.fs.Path(uri)
+
+    fs = path(staging).getFileSystem(conf)
+    errors = spark.createDataFrame([], "path string, reason string")
+    if counts["failed"]:
+        errors = spark.read.schema(steps.FEATURES_SCHEMA).parquet(staging + "/status=error").select(
+            "path", F.col("label").alias("reason"))
+    errors.write.mode("overwrite").parquet(uris["errors"])
+    fs.delete(path(uris["features"]), True)
+    if counts["ok"]:
+        fs.rename(path(staging + "/status=ok"), path(uris["features"]))
+    fs.delete(path(staging), True)
+    return counts["ok"] + counts["failed"]
+
+
 def profile(args) -> None:
     """The featurize stage built up step by step, each step timed with the CPU it took in the JVM and Python.
 
@@ -247,10 +289,14 @@ def profile(args) -> None:
     2. + the Arrow round trip to the Python workers and back (a pandas UDF returning a constant feature row);
     3. + Pillow decoding in the UDF (features still constant);
     4. + inference: the job's own featurize UDF, results to `noop`;
-    5. the job's whole step (`featurize_to_output`): 4 + persisting, writing features/ and errors/, counting.
+    4w. + one plain Parquet write of those rows (one output, nothing else: the floor of any way to write);
+    5. the job's whole step (`featurize_to_output`): 4 + the rows persisted DISK_ONLY, features/ and errors/
+       written from them by two jobs, counting by observed metrics;
+    5'. the one-pass alternative tried and not kept (`staged_partitioned_write`): 4 + one write partitioned by
+       status into a staging folder, features/ renamed from it, errors/ rewritten from its error rows.
+    `--rounds N` runs the steps N times in turn (every other round backwards); `--steps 4,4w,5,5'` only these.
     Then, without Spark, the per-photo CPU of decoding and of inference alone on the same photos.
     """
-    import dataclasses
     import tempfile
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -305,24 +351,38 @@ def profile(args) -> None:
             ("2. + Arrow to Python and back", lambda: noop(featurize_images(images, arrow_only))),
             ("3. + decode (Pillow)", lambda: noop(featurize_images(images, decode_only))),
             ("4. + inference (the featurize UDF)", lambda: noop(featurize_images(images, featurize))),
-            ("5. + persist, write features/ errors/", lambda: steps.featurize_to_output(
-                spark, discovered, model, dataclasses.replace(config), uris)),
+            ("4w. + one plain Parquet write of the rows (the floor)", lambda: featurize_images(images, featurize)
+             .write.mode("overwrite").parquet(os.path.join(out, "floor"))),
+            ("5. + persist DISK_ONLY, write features/ errors/ (featurize_to_output)", lambda: steps.featurize_to_output(
+                spark, discovered, model, config, uris)),
+            ("5'. + one write partitioned by status, renamed (tried)", lambda: staged_partitioned_write(
+                spark, discovered, model, config, uris)),
         ]
-        measurements[4][1]()  # warm-up: workers started, model built, JVM code compiled
-        print(f"{n} photos at {size} px, local[2]; CPU seconds per photo in ms")
+        measurements[5][1]()  # warm-up: workers started, model built, JVM code compiled
+        if args.steps:
+            wanted = args.steps.split(",")
+            measurements = [item for item in measurements if item[0].split(" ", 1)[0].rstrip(".") in wanted]
+        print(f"{n} photos at {size} px, local[2]; CPU seconds per photo in ms; load average before: "
+              f"{os.getloadavg()[0]:.1f}")
         print("| step | wall s | images/s | JVM CPU ms/photo | Python CPU ms/photo | idle of 2 cores |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
-        for name, run in measurements:
-            before = cpu.snapshot()
-            started = time.perf_counter()
-            run()
-            wall = time.perf_counter() - started
-            spent = cpu.delta(before, cpu.snapshot())
-            idle = 1 - (spent["jvm"] + spent["python"]) / (2 * wall)
-            print(f"| {name} | {wall:.1f} | {n / wall:.0f} | {1e3 * spent['jvm'] / n:.2f} | "
-                  f"{1e3 * spent['python'] / n:.2f} | {idle:.0%} |", flush=True)
+        for round_ in range(args.rounds):
+            # Every other round in the reverse order, so a drift of the machine hits every step alike.
+            order = measurements if round_ % 2 == 0 else measurements[::-1]
+            for name, run in order:
+                before = cpu.snapshot()
+                started = time.perf_counter()
+                run()
+                wall = time.perf_counter() - started
+                spent = cpu.delta(before, cpu.snapshot())
+                idle = 1 - (spent["jvm"] + spent["python"]) / (2 * wall)
+                print(f"| {name} | {wall:.1f} | {n / wall:.0f} | {1e3 * spent['jvm'] / n:.2f} | "
+                      f"{1e3 * spent['python'] / n:.2f} | {idle:.0%} |", flush=True)
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         model.destroy()
         spark.stop()
+        if args.no_baseline:
+            return
 
         # The same photos without Spark, in this process, 1 thread: what the Python workers cannot avoid.
         weights = load_weights(WeightsSpec.parse(str(args.weights)), size)
@@ -345,6 +405,92 @@ def profile(args) -> None:
         whole_ms = 1e3 / rate(whole, len(blobs), repeat=1)
         print(f"\nwithout Spark, 1 thread, {len(blobs)} of the photos: decode {decode_ms:.2f} ms, inference "
               f"(batch {batch}) {infer_ms:.2f} ms, extract_features (both) {whole_ms:.2f} ms per photo")
+
+
+def listing(args) -> None:
+    """How the photos are listed: the driver's listing of INPUT (`load_files`), the count of what it listed, a
+    scan of the listing's columns only (no photo opened) and the symlink-loop check, each timed with the Spark
+    jobs it started (Spark lists a folder of more than `spark.sql.sources.parallelPartitionDiscovery.threshold`
+    sub-folders with a Spark job of its own)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from fruits.spark import steps
+    from fruits.spark.discover import count_listed, load_files, listing as listing_columns
+    from fruits.spark.session import build_spark_session
+    from fruits.storage import qualify, symlink_loops
+
+    spark = build_spark_session("local[2]", "fruits listing")
+    context = spark.sparkContext
+    uri = qualify(str(args.images))
+    spark.range(1).write.format("noop").mode("overwrite").save()  # the JVM's first job, not timed
+
+    def timed(name, function):
+        context.setJobGroup(name, name)
+        started = time.perf_counter()
+        value = function()
+        seconds = time.perf_counter() - started
+        jobs = len(context.statusTracker().getJobIdsForGroup(name))
+        print(f"| {name} | {seconds:.2f} | {jobs} |", flush=True)
+        return value
+
+    print(f"{uri}, load average {os.getloadavg()[0]:.1f}\n| step | s | Spark jobs |\n| --- | ---: | ---: |")
+    files = timed("load_files (the listing)", lambda: load_files(spark, uri))
+    timed("count_listed", lambda: count_listed(files))
+    timed("scan of the listing's columns (noop)",
+          lambda: listing_columns(files).write.format("noop").mode("overwrite").save())
+    timed("symlink_loops (os.walk)", lambda: symlink_loops(str(args.images)))
+    timed("load_files again (a second listing?)", lambda: load_files(spark, uri))
+    timed("discover (all of it)", lambda: steps.discover(spark, (uri,)))
+    context.setJobGroup("done", "done")
+    spark.stop()
+
+
+def jobs(args) -> None:
+    """The Spark jobs of one `fruits run` (in this process, local[2], a warmed session): how many, their stages
+    and tasks. Every job is a scheduling round, and a job of Python UDFs waits for a Python worker."""
+    import tempfile
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from fruits.config import RunConfig
+    from fruits.spark.job import run_pipeline
+    from fruits.spark.session import build_spark_session
+
+    spark = build_spark_session("local[2]", "fruits jobs")
+    tracker = spark.sparkContext.statusTracker()
+    spark.range(1).write.format("noop").mode("overwrite").save()  # the JVM's first job, not counted
+    with tempfile.TemporaryDirectory(prefix="fruits-jobs-") as out:
+        config = RunConfig(inputs=(str(args.images),), output=out, weights=str(args.weights),
+                           image_size=args.image_size, overwrite=True)
+        before = set(tracker.getJobIdsForGroup(None))
+        started = time.perf_counter()
+        manifest = run_pipeline(config, spark)
+        seconds = time.perf_counter() - started
+        ids = sorted(set(tracker.getJobIdsForGroup(None)) - before)
+    # Spark's own REST API (the UI of this session, on localhost) knows each job's name and times.
+    import datetime as dt
+    import json
+    import urllib.request
+
+    context = spark.sparkContext
+    with urllib.request.urlopen(f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}/jobs") as answer:
+        described = {job["jobId"]: job for job in json.load(answer)}
+
+    def seconds_of(job):
+        def parse(text):
+            return dt.datetime.strptime(text.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+        if not job.get("completionTime"):
+            return float("nan")
+        return (parse(job["completionTime"]) - parse(job["submissionTime"])).total_seconds()
+
+    jobs_of_run = [described[i] for i in ids if i in described]
+    print(f"{manifest.n_input} photos, {seconds:.1f} s, {len(ids)} Spark jobs, "
+          f"{sum(job['numTasks'] for job in jobs_of_run)} tasks, {sum(map(seconds_of, jobs_of_run)):.1f} s in jobs "
+          f"(some overlap); load average {os.getloadavg()[0]:.1f}")
+    print(f"timings_s: {manifest.timings_s}")
+    print("| job | tasks | s | what |\n| ---: | ---: | ---: | --- |")
+    for job in jobs_of_run:
+        what = (job.get("description") or job.get("name") or "").splitlines()[0][:90]
+        print(f"| {job['jobId']} | {job['numTasks']} | {seconds_of(job):.2f} | {what} |")
+    spark.stop()
 
 
 def synthetic_features(rows: int) -> Path:
@@ -422,16 +568,19 @@ def pca(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("inference", "decode", "peak", "stage", "profile", "pca"))
+    parser.add_argument("what", choices=("inference", "decode", "peak", "stage", "profile", "pca", "listing", "jobs"))
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--features", type=Path, help="pca: the features/ folder of a fruits run")
     parser.add_argument("--limit", type=int, help="profile: only the first N photos")
+    parser.add_argument("--rounds", type=int, default=1, help="profile: run the steps this many times in turn")
+    parser.add_argument("--steps", help="profile: only these steps, e.g. 4,4w,5,5'")
+    parser.add_argument("--no-baseline", action="store_true", help="profile: skip the measurement without Spark")
     parser.add_argument("--rows", type=int, default=14820, help="pca: synthetic feature rows (no --features)")
     args = parser.parse_args()
     {"inference": inference, "decode": decode, "peak": peak, "stage": stage, "profile": profile,
-     "pca": pca}[args.what](args)
+     "pca": pca, "listing": listing, "jobs": jobs}[args.what](args)
 
 
 if __name__ == "__main__":

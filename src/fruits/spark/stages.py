@@ -52,6 +52,7 @@ from .steps import (
     featurize_to_output,
     output_uris,
     prepare_output,
+    read_features,
     resolve_locations,
     write_manifest,
     write_pca_outputs,
@@ -183,7 +184,7 @@ def fit(spark, started: Started, featurized: Featurized) -> Fitted:
     driver."""
     t0 = time.monotonic()
     config = started.config
-    features = spark.read.parquet(started.uris[outputs.FEATURES])
+    features = read_features(spark, started.uris[outputs.FEATURES])
     fitted = fit_pca(features, FEATURE_DIM, config.variance, config.k)
     if fitted.projection.k > featurized.n_features - 1:
         log.warning("k=%d is more than the %d components %d images can carry", fitted.projection.k,
@@ -194,7 +195,7 @@ def fit(spark, started: Started, featurized: Featurized) -> Fitted:
 def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Projected:
     """Project features/ on the executors: pca/, then pca_csv/ from it, and pca_model/."""
     t0 = time.monotonic()
-    features = spark.read.parquet(started.uris[outputs.FEATURES])
+    features = read_features(spark, started.uris[outputs.FEATURES])
     labels = write_pca_outputs(spark, features, fitted.projection, started.uris, cleanup)
     return Projected(labels, time.monotonic() - t0)
 

@@ -217,6 +217,32 @@ def discover(spark, input_uris: tuple[str, ...]) -> Discovered:
     return Discovered(tuple(input_uris), files, listed)
 
 
+FEATURES_SCHEMA = "path string, label string, split string, features array<float>"
+PCA_SCHEMA = "path string, label string, split string, pca array<float>"
+
+
+def read_features(spark, uri: str):
+    """features/ with its known schema: Spark does not infer it (inferring reads a Parquet footer in a Spark
+    job of its own, a scheduling round per read)."""
+    return spark.read.schema(FEATURES_SCHEMA).parquet(uri)
+
+
+def featurized_rows(discovered: Discovered, udf, max_bytes: int):
+    """path, label, split, features, error, input (the INPUT's index) of every file the scan yields: the
+    readable photos through the CNN, the ones over --max-bytes as error rows without being read."""
+    from pyspark.sql import functions as F
+
+    parts = []
+    for index, files in enumerate(discovered.files):
+        photos = featurize_images(readable_photos(files, max_bytes), udf)
+        parts.append(photos.withColumn("input", F.lit(index)))
+        parts.append(oversized_errors(files, max_bytes).withColumn("input", F.lit(index)))
+    rows = parts[0]
+    for part in parts[1:]:
+        rows = rows.unionByName(part)
+    return rows
+
+
 def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, config: RunConfig,
                         uris: dict[str, str], cleanup: ExitStack | None = None,
                         on_progress: Progress | None = None) -> FeaturizeResult:
@@ -233,16 +259,10 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
 
     counters = FeaturizeCounters(spark)
     udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
-    parts = []
-    for index, files in enumerate(discovered.files):
-        photos = featurize_images(readable_photos(files, config.max_bytes), udf)
-        parts.append(photos.withColumn("input", F.lit(index)))
-        parts.append(oversized_errors(files, config.max_bytes).withColumn("input", F.lit(index)))
-    rows = parts[0]
-    for part in parts[1:]:
-        rows = rows.unionByName(part)
-    # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN.
-    featurized = rows.persist(StorageLevel.DISK_ONLY)
+    # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN. (One write partitioned
+    # by status into a staging folder, then renamed, was tried instead: no gain measured, see
+    # docs/performance.md and `benchmarks/levers.py profile`.)
+    featurized = featurized_rows(discovered, udf, config.max_bytes).persist(StorageLevel.DISK_ONLY)
     # Rows are counted per INPUT as they are written (Spark's observed metrics: exact, once per successful write).
     n_inputs = len(discovered.input_uris)
     per_input = [F.sum(F.when(F.col("input") == i, 1).otherwise(0)).alias(f"input_{i}") for i in range(n_inputs)]
@@ -291,7 +311,7 @@ def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, s
         (cleanup or local).callback(projection_broadcast.destroy)
         with TaskProgress(spark, "project"):
             write(projected.write.mode("overwrite"), "parquet", uris[outputs.PCA])
-    pca_rows = spark.read.parquet(uris[outputs.PCA])
+    pca_rows = spark.read.schema(PCA_SCHEMA).parquet(uris[outputs.PCA])  # known: no inference job
     csv_writer = pca_rows.select(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
     write(csv_writer, "csv", uris[outputs.PCA_CSV])
     model_writer = projection_dataframe(spark, projection).coalesce(1).write.mode("overwrite")

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import UsageError
-from .model import FEATURE_DIM, LoadedWeights, build_feature_model, configure_tensorflow_threads
+from .model import FEATURE_DIM, LoadedWeights, build_feature_model, cache_dir, configure_tensorflow_threads, \
+    tensorflow_version
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +83,24 @@ def prepare_payload(engine: str, weights: LoadedWeights, image_size: int, cache_
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("FRUITS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fruits")
-    return os.path.join(base, "litert")
+    return cache_dir("litert")
 
 
 def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | None = None) -> bytes:
-    """Convert the Keras model (with these weights) to a LiteRT flatbuffer, cached by the weights' sha256."""
-    import tensorflow as tf
+    """Convert the Keras model (with these weights) to a LiteRT flatbuffer, cached by the weights' sha256.
 
+    A cached model is read without importing TensorFlow (its version comes from the installed package's
+    metadata) and without the weights' arrays: a driver that finds it starts seconds sooner."""
     cache_dir = cache_dir or default_cache_dir()
-    name = f"mobilenet_v2_{image_size}_{weights.sha256[:16]}_tf{tf.__version__}.tflite"
+    name = f"mobilenet_v2_{image_size}_{weights.sha256[:16]}_tf{tensorflow_version()}.tflite"
     cached = os.path.join(cache_dir, name)
     if os.path.isfile(cached):
         with open(cached, "rb") as handle:
             data = handle.read()
         log.info("LiteRT model from cache %s", cached)
         return data
+    import tensorflow as tf
+
     model = build_feature_model(image_size, weights.arrays)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     # The converter prints its intermediate SavedModel signature on stdout; the user cannot act on it.

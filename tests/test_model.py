@@ -75,3 +75,45 @@ def test_image_size_bounds():
     for bad in (16, 1000, "224"):
         with pytest.raises(UsageError):
             validate_image_size(bad)
+
+
+def test_a_weights_file_seen_before_is_known_by_its_bytes(shared_weights, tmp_path, monkeypatch):
+    """The second load of the same bytes takes the arrays' digest from the cache and loads the arrays only when
+    asked, the same ones; a remembered digest that lies is caught when the arrays are loaded."""
+    import json
+
+    import numpy as np
+
+    monkeypatch.setenv("FRUITS_CACHE_DIR", str(tmp_path))
+    spec = WeightsSpec.parse(str(shared_weights))
+    first = load_weights(spec, 32)
+    again = load_weights(spec, 32)
+    assert (again.sha256, again.nbytes, again.file_sha256) == (first.sha256, first.nbytes, first.file_sha256)
+    assert "arrays" not in vars(again)  # not loaded yet
+    assert all(np.array_equal(a, b) for a, b in zip(again.arrays, first.arrays, strict=True))
+    (remembered,) = (tmp_path / "weights").iterdir()
+    remembered.write_text(json.dumps({"sha256": "0" * 64, "nbytes": 1}))
+    stale = load_weights(spec, 32)
+    with pytest.raises(WeightsError, match="not the ones remembered"):
+        stale.arrays
+
+
+def test_a_cached_litert_model_needs_no_tensorflow_on_the_driver(shared_weights, tmp_path, monkeypatch):
+    """A driver that has seen these weights and converted them before imports neither TensorFlow nor Keras
+    (seconds of every run's start): a fresh Python loads the weights and the LiteRT payload without them."""
+    import os
+    import subprocess
+    import sys
+
+    from fruits.engines import prepare_payload
+
+    monkeypatch.setenv("FRUITS_CACHE_DIR", str(tmp_path))
+    loaded = load_weights(WeightsSpec.parse(str(shared_weights)), 32)
+    payload = prepare_payload("litert", loaded, 32)  # converted and cached here, with TensorFlow
+    code = ("import sys; from fruits.model import WeightsSpec, load_weights; from fruits.engines import "
+            "prepare_payload; w = load_weights(WeightsSpec.parse(sys.argv[1]), 32); "
+            "p = prepare_payload('litert', w, 32); "
+            "print(w.sha256, len(p), 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(shared_weights)], capture_output=True, text=True,
+                          env={**os.environ, "FRUITS_CACHE_DIR": str(tmp_path)}, check=True)
+    assert done.stdout.split() == [loaded.sha256, str(len(payload)), "False", "False"]

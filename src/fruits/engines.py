@@ -26,7 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import UsageError
-from .model import FEATURE_DIM, LoadedWeights, build_feature_model, configure_tensorflow_threads
+from .model import FEATURE_DIM, LoadedWeights, build_feature_model, cache_dir, configure_tensorflow_threads, \
+    tensorflow_version
 
 log = logging.getLogger(__name__)
 
@@ -82,26 +83,7 @@ def prepare_payload(engine: str, weights: LoadedWeights, image_size: int, cache_
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("FRUITS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fruits")
-    return os.path.join(base, "litert")
-
-
-def tensorflow_version() -> str:
-    """TensorFlow's version, read from the installed distribution when possible: importing TensorFlow costs
-    seconds and hundreds of MB, and a process that finds its LiteRT model in the cache never needs it."""
-    import sys
-    from importlib import metadata
-
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"].__version__
-    for name in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    import tensorflow as tf
-
-    return tf.__version__
+    return cache_dir("litert")
 
 
 def litert_cache_path(weights_sha256: str, image_size: int, cache_dir: str | None = None) -> str:
@@ -123,14 +105,17 @@ def cached_litert_flatbuffer(weights_sha256: str, image_size: int, cache_dir: st
 
 
 def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | None = None) -> bytes:
-    """Convert the Keras model (with these weights) to a LiteRT flatbuffer, cached by the weights' sha256."""
+    """Convert the Keras model (with these weights) to a LiteRT flatbuffer, cached by the weights' sha256.
+
+    A cached model is read without importing TensorFlow (its version comes from the installed package's
+    metadata) and without the weights' arrays: a driver that finds it starts seconds sooner."""
+    cache_dir = cache_dir or default_cache_dir()
     data = cached_litert_flatbuffer(weights.sha256, image_size, cache_dir)
     if data is not None:
         return data
+    cached = litert_cache_path(weights.sha256, image_size, cache_dir)
     import tensorflow as tf
 
-    cache_dir = cache_dir or default_cache_dir()
-    cached = litert_cache_path(weights.sha256, image_size, cache_dir)
     model = build_feature_model(image_size, weights.arrays)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     # The converter prints its intermediate SavedModel signature on stdout; the user cannot act on it.

@@ -9,13 +9,16 @@ The model takes uint8 RGB images and scales them to [-1, 1] inside its graph (wh
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import os
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import metadata
 
 import numpy as np
 
@@ -65,17 +68,70 @@ class WeightsSpec:
 
 @dataclass(frozen=True)
 class LoadedWeights:
-    """Weights as loaded on the driver: the arrays to broadcast and where they came from."""
+    """Weights as loaded on the driver: where they came from, their digest, and the arrays to broadcast.
 
-    arrays: list[np.ndarray]
+    The arrays may be loaded lazily (`load`): a weights file already seen on this machine is known by its bytes'
+    sha256 (see `_load_file`), and the LiteRT engine, whose converted model is cached by that same digest,
+    then never needs the arrays, nor TensorFlow on the driver."""
+
     source: str
     sha256: str
     file_sha256: str | None = None
     warning: str | None = None
+    nbytes: int = 0
+    load: Callable[[], list[np.ndarray]] | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self.arrays))
+    @classmethod
+    def of(cls, arrays: list[np.ndarray], source: str, file_sha256: str | None = None,
+           warning: str | None = None) -> LoadedWeights:
+        loaded = cls(source, weights_sha256(arrays), file_sha256, warning, int(sum(a.nbytes for a in arrays)))
+        loaded.__dict__["arrays"] = arrays  # what `arrays` would load: already here
+        return loaded
+
+    @functools.cached_property
+    def arrays(self) -> list[np.ndarray]:
+        arrays = self.load()
+        if weights_sha256(arrays) != self.sha256:  # a stale digest cache must not pass other weights off
+            raise WeightsError(f"the weights of {self.source} are not the ones remembered for its bytes; delete "
+                               f"{cache_dir('weights')} and run again")
+        return arrays
+
+
+def cache_dir(kind: str) -> str:
+    """Where fruits keeps what it can recompute (converted models, digests): $FRUITS_CACHE_DIR/kind, by default
+    ~/.cache/fruits/kind."""
+    base = os.environ.get("FRUITS_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fruits")
+    return os.path.join(base, kind)
+
+
+def installed_version(*distributions: str) -> str | None:
+    """The version of the first installed distribution among these names, without importing it (importing
+    TensorFlow costs the driver seconds)."""
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tensorflow_version() -> str:
+    version = installed_version("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-macos",
+                                "tf-nightly", "tf-nightly-cpu")
+    if version is None:  # installed some other way: ask the module itself
+        import tensorflow as tf
+
+        version = tf.__version__
+    return version
+
+
+def keras_version() -> str:
+    version = installed_version("keras", "keras-nightly")
+    if version is None:
+        import keras
+
+        version = keras.__version__
+    return version
 
 
 def validate_image_size(size: int) -> int:
@@ -166,7 +222,7 @@ def load_weights(spec: WeightsSpec, image_size: int, read_bytes: ReadBytes | Non
                 f"ImageNet weights are not reachable ({exc}); using RANDOM weights: features and PCA are "
                 "only good for a smoke test"
             )
-            return LoadedWeights(loaded.arrays, "auto->random:0", loaded.sha256, None, warning)
+            return LoadedWeights.of(loaded.arrays, "auto->random:0", warning=warning)
     if spec.kind == "imagenet":
         return _load_imagenet(image_size)
     if spec.kind == "random":
@@ -174,7 +230,7 @@ def load_weights(spec: WeightsSpec, image_size: int, read_bytes: ReadBytes | Non
 
         keras.utils.set_random_seed(spec.seed)
         arrays = [np.asarray(a, dtype=np.float32) for a in build_backbone(image_size).get_weights()]
-        return LoadedWeights(arrays, f"random:{spec.seed}", weights_sha256(arrays))
+        return LoadedWeights.of(arrays, f"random:{spec.seed}")
     check_weights_file(spec)
     return _load_file(spec.location or "", image_size, read_bytes)
 
@@ -190,15 +246,28 @@ def _load_imagenet(image_size: int) -> LoadedWeights:
             "--weights PATH_OR_S3_URI to a MobileNetV2 .weights.h5 file (or random[:SEED] for a smoke run)"
         ) from None
     arrays = [np.asarray(a, dtype=np.float32) for a in model.get_weights()]
-    return LoadedWeights(arrays, "imagenet", weights_sha256(arrays))
+    return LoadedWeights.of(arrays, "imagenet")
 
 
 def _load_file(location: str, image_size: int, read_bytes: ReadBytes | None) -> LoadedWeights:
+    """Read the file and digest its bytes; load its arrays with Keras only if these bytes were never loaded on
+    this machine (then remember the arrays' digest, keyed by the bytes' sha256 and the Keras version)."""
     try:
         data = (_read_local if is_local(location) or read_bytes is None else read_bytes)(location)
     except Exception as exc:  # noqa: BLE001
         raise WeightsError(f"cannot read weights file {location}: {type(exc).__name__}: {str(exc)[:160]}") from None
     file_sha = hashlib.sha256(data).hexdigest()
+    remembered = _digest_file(file_sha, image_size)
+    known = _read_digest(remembered)
+    if known is not None:
+        return LoadedWeights(location, known["sha256"], file_sha, nbytes=known["nbytes"],
+                             load=lambda: _arrays_from_file(data, location, image_size))
+    loaded = LoadedWeights.of(_arrays_from_file(data, location, image_size), location, file_sha)
+    _write_digest(remembered, {"sha256": loaded.sha256, "nbytes": loaded.nbytes})
+    return loaded
+
+
+def _arrays_from_file(data: bytes, location: str, image_size: int) -> list[np.ndarray]:
     backbone = build_backbone(image_size)
     # Keras recognises the format by the file name, so the bytes go to a temporary file of the right suffix.
     suffix = ".weights.h5" if location.endswith(".weights.h5") else os.path.splitext(location)[1] or ".weights.h5"
@@ -213,5 +282,32 @@ def _load_file(location: str, image_size: int, read_bytes: ReadBytes | None) -> 
                 f"weights file {location} does not fit MobileNetV2(include_top=False): "
                 f"{type(exc).__name__}: {str(exc)[:160]}"
             ) from None
-    arrays = [np.asarray(a, dtype=np.float32) for a in backbone.get_weights()]
-    return LoadedWeights(arrays, location, weights_sha256(arrays), file_sha256=file_sha)
+    return [np.asarray(a, dtype=np.float32) for a in backbone.get_weights()]
+
+
+# The digest of a weights file's arrays, remembered per file content: loading the arrays means importing
+# TensorFlow and building the model (seconds), and a run with a cached LiteRT model needs only the digest.
+
+
+def _digest_file(file_sha: str, image_size: int) -> str:
+    return os.path.join(cache_dir("weights"), f"{file_sha}_{image_size}_keras{keras_version()}.json")
+
+
+def _read_digest(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            known = json.load(handle)
+        return {"sha256": str(known["sha256"]), "nbytes": int(known["nbytes"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # never seen, or unreadable: load the arrays
+
+
+def _write_digest(path: str, known: dict) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(known, handle)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home is not a reason to fail the run
+        log.warning("could not remember the weights' digest in %s: %s", path, exc)

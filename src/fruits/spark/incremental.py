@@ -68,6 +68,8 @@ STAGING = "_incremental"
 SWAPPED_DIRS = outputs.RESULT_DIRS
 
 NEW, CHANGED, RETRIED, REUSED, REMOVED = "new", "changed", "retried", "reused", "removed"
+# Up to this many paths (~100 bytes each) are sent to every task rather than joined through a shuffle.
+BROADCAST_PATHS = 200_000
 
 
 class NotReusableError(FruitsError):
@@ -306,10 +308,7 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
               uris[outputs.ERRORS])
         per_todo = tuple(outputs.InputCounts(uri, 0, 0, 0, 0) for uri in discovered.input_uris)
         counters = FeaturizeCounters(spark).as_dict()  # all zero: the CNN saw no photo
-    reused = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES))
-              .join(the_plan.classified.filter(F.col("status") == REUSED).select("path"), "path", "left_semi")
-              .select("path", "label", "split", "features"))
-    write(reused.write.mode("append"), "parquet", uris[outputs.FEATURES])
+    write(reused_features(spark, previous, the_plan).write.mode("append"), "parquet", uris[outputs.FEATURES])
     # Listed but never yielded by the scan of the listing (empty files, ...): one error row per INPUT, as a
     # full run writes.
     per_input, skipped_rows = [], []
@@ -343,6 +342,26 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
                                    retried=c[RETRIED], removed=c[REMOVED],
                                    previous_started_at=previous.manifest.started_at)
     return stages.Featurized(result, time.monotonic() - t0), info, the_plan.seconds
+
+
+def reused_features(spark, previous: Previous, the_plan: Plan):
+    """The previous run's feature rows of the reused photos, unchanged (the bytes of the floats are copied).
+
+    Every photo with features in the previous run is reused, changed or removed now (new and retried ones had
+    none), so the reused rows are the previous features minus the changed and removed paths: usually a few,
+    sent to every task (a broadcast anti-join), or none at all. Either way the previous features keep the
+    partitions a scan of their files gets (at least two per core), with no shuffle: a shuffle (the join this
+    replaced) gathers them into the few partitions Spark's adaptive execution coalesces a shuffle to (one or
+    two for 13,000 rows), and the PCA and the projection that read features/ next then ran on one core."""
+    from pyspark.sql import functions as F
+
+    features = spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).select(
+        "path", "label", "split", "features")
+    gone = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
+    if not gone:
+        return features
+    paths = the_plan.classified.filter(F.col("status").isin(CHANGED, REMOVED)).select("path")
+    return features.join(F.broadcast(paths) if gone <= BROADCAST_PATHS else paths, "path", "left_anti")
 
 
 # --- staging and the swap --------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from .. import __version__, outputs
 from ..config import RunConfig
 from ..errors import NoImagesError, PipelineError
-from ..model import FEATURE_DIM
+from ..model import FEATURE_DIM, keras_version, tensorflow_version
 from .classifier import fit_classifier
 from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS
@@ -235,15 +235,14 @@ def stage_timings(started: Started, prepared: Prepared, featurized: Featurized, 
 
 
 def versions() -> dict[str, str]:
-    import keras
     import pyspark
-    import tensorflow as tf
 
+    # From the packages' metadata: importing TensorFlow only to read its version cost the driver seconds.
     return {
         "fruits": __version__,
         "spark": pyspark.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        "tensorflow": tensorflow_version(),
+        "keras": keras_version(),
         "python": platform.python_version(),
     }
 

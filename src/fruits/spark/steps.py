@@ -92,7 +92,20 @@ def configure_session(spark, config: RunConfig) -> None:
         "spark.sql.files.openCostInBytes": str(1024 * 1024),
         "spark.sql.files.maxPartitionBytes": str(1024**3),
         "spark.sql.files.minPartitionNum": str(2 * spark.sparkContext.defaultParallelism),
+        # Partitions after a shuffle (the joins of an incremental run's plan, counts by label): Spark's 200
+        # are 200 tasks per stage for a few thousand rows, and a persisted join result keeps them (adaptive
+        # execution does not coalesce a cached plan): its listing/ was then written as 200 files.
+        "spark.sql.shuffle.partitions": str(2 * spark.sparkContext.defaultParallelism),
     }
+    # Local photos are listed by the driver itself: past 32 folders (or files given one by one, as an
+    # incremental run does) Spark lists through a job of one task per path, seconds on a local disk where the
+    # driver's own listing is much faster. Object stores and HDFS keep Spark's parallel listing (the default).
+    serial_listing = "spark.sql.sources.parallelPartitionDiscovery.threshold"
+    local = spark.sparkContext.master.startswith("local")
+    if all(is_local(qualify(location, local_default=local)) for location in config.inputs):
+        settings[serial_listing] = str(2**31 - 1)
+    elif serial_listing not in config.spark_conf:
+        spark.conf.unset(serial_listing)  # a session reused from a local run
     for key, value in settings.items():
         spark.conf.set(key, config.spark_conf.get(key, value))
 

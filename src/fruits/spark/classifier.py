@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 
 import numpy as np
+import pandas as pd  # module level: the pandas UDF's type hints are resolved in this module's namespace
 
 from ..classify import LinearModel
 from ..evaluation import sources_of
@@ -74,7 +75,6 @@ def weighted(data, inputs: Sequence[str], weighting: str):
     """(`data` with a column `w`, reference photos per input). The input of a photo is named on the executors by
     fruits.evaluation.sources_of, from its path and the run's INPUT locations, exactly as `fruits evaluate` names
     it; the counts per (input, label) are a small aggregate."""
-    import pandas as pd
     from pyspark.sql import functions as F
 
     roots = tuple(str(uri) for uri in inputs)

@@ -47,6 +47,8 @@ def main(argv=None) -> int:
                         "labelled photo but the queries (Fruits-360 Test too)")
     parser.add_argument("--numpy-fit", action="store_true",
                         help="also fit the numpy logistic regression on these references (minutes at k=400)")
+    parser.add_argument("--classifier", help="a classifier model.json to use instead of the run's classifier/ "
+                        "(benchmarks/refit_classifier.py writes one)")
     parser.add_argument("--product", action="store_true",
                         help="also identify every query photo and photos with no fruit with the product's Identifier")
     args = parser.parse_args(argv)
@@ -112,10 +114,10 @@ def main(argv=None) -> int:
         methods["logistic (numpy fit), per kind"] = (linear_fit.classes, linear_fit.probabilities, "kind")
     from fruits.identify.service import load_linear_model
 
-    stored = load_linear_model(run)
+    stored = load_linear_model(run) if not args.classifier else read_linear_model(args.classifier)
     if stored is not None:
-        methods["logistic (pyspark.ml, the run's classifier/), per kind"] = (stored.classes, stored.probabilities,
-                                                                           "kind")
+        where = "the run's classifier/" if not args.classifier else f"weighting {stored.about.get('weighting')}"
+        methods[f"logistic (pyspark.ml, {where}), per kind"] = (stored.classes, stored.probabilities, "kind")
 
     truth_kind_names = [facts.kind_for(t) or t for t in truth_labels]
     print(f"\n{'method':58s} {'views':>5s} {'kind top-1':>10s} {'kind top-3':>10s} {'label top-1':>11s}")
@@ -137,11 +139,20 @@ def main(argv=None) -> int:
             label1 = topk_hits(label_scores, truth_label, 1)
             print(f"{name:58s} {n_views:5d} {100 * top1:9.1f}% {100 * top3:9.1f}% {100 * label1:10.1f}%")
     if args.product:
-        product(run, query, facts)
+        product(run, query, facts, stored if args.classifier else True)
     return 0
 
 
-def product(run, query, facts) -> None:
+def read_linear_model(path: str):
+    import json
+
+    from fruits.classify import LinearModel
+
+    with open(path) as handle:
+        return LinearModel.from_dict(json.load(handle))
+
+
+def product(run, query, facts, linear=True) -> None:
     """The product end to end: `Identifier.identify` on the query photos' bytes and on photos with no fruit."""
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     from tests.no_fruit import all_photos
@@ -149,18 +160,19 @@ def product(run, query, facts) -> None:
     from fruits.identify import Identifier
     from fruits.identify.service import MIN_FAMILIARITY, MIN_KIND_SCORE
 
-    identifier = Identifier.for_run(run)
+    identifier = Identifier.for_run(run, linear=linear)
     identifier.warm()
     images = run.images
     answers, started = [], time.monotonic()
     for row in np.nonzero(query)[0]:
         answers.append((facts.kind_for(images.labels[row]), identifier.identify(run.read_image(int(row)))))
+    label1 = np.mean([a.top[0]["label"] == images.labels[row] for row, (_, a) in zip(np.nonzero(query)[0], answers)])
     seconds = (time.monotonic() - started) / max(1, len(answers))
     top1 = np.mean([a.kind == truth for truth, a in answers])
     top3 = np.mean([truth in [k["kind"] for k in a.kinds] for truth, a in answers])
     confident = [(truth, a) for truth, a in answers if a.confident]
     print(f"\nproduct (Identifier.identify, {identifier.views} views, {answers[0][1].method}): kind top-1 "
-          f"{100 * top1:.1f}%, top-3 {100 * top3:.1f}% on {len(answers)} photos ({1000 * seconds:.0f} ms a photo); "
+          f"{100 * top1:.1f}%, top-3 {100 * top3:.1f}%, label top-1 {100 * label1:.1f}% on {len(answers)} photos ({1000 * seconds:.0f} ms a photo); "
           f"confident on {len(confident)} ({100 * len(confident) / len(answers):.0f}%), right on "
           f"{sum(a.kind == t for t, a in confident)} of those; thresholds familiarity >= {MIN_FAMILIARITY}, "
           f"kind score >= {MIN_KIND_SCORE}")

@@ -20,7 +20,7 @@ FRUITS360_WARNING = ("Fruits-360 Test photos are frames of the same videos as it
                      "its accuracy says little about a real photo; the grocery photos do")
 
 
-def _plain(uri: str) -> str:
+def plain_uri(uri: str) -> str:
     """'file:///a/b/' and '/a/b' compare equal."""
     text = str(uri)
     if text.startswith("file:"):
@@ -28,26 +28,28 @@ def _plain(uri: str) -> str:
     return text.rstrip("/")
 
 
-def _input_roots(manifest: Manifest) -> list[str]:
-    return [_plain(uri) for uri in manifest.input_uris]
-
-
-def inputs_of(run) -> np.ndarray:
-    """(n,) the input name of every photo of the run (see the module's docstring)."""
-    paths = [_plain(p) for p in run.images.paths]
-    roots = sorted(_input_roots(run.manifest), key=len, reverse=True)
+def sources_of(paths, input_uris) -> list[str]:
+    """The input name of each photo path, given the run's INPUT locations (see the module's docstring). Pure, so
+    the classify stage of `fruits run` (fruits.spark.classifier) groups photos by input exactly as this report."""
+    roots = sorted((plain_uri(uri) for uri in input_uris), key=len, reverse=True)
+    paths = [plain_uri(p) for p in paths]
     if len(roots) > 1:
         names = []
         for path in paths:
             root = next((r for r in roots if path.startswith(r + "/")), None)
             names.append(root.rsplit("/", 1)[-1] if root else "other")
-        return np.asarray(names, dtype=object)
+        return names
     base = roots[0] if roots else ""
     names = []
     for path in paths:
         rest = path[len(base) + 1:] if base and path.startswith(base + "/") else path.lstrip("/")
         names.append(rest.split("/", 1)[0] if "/" in rest else "(top folder)")
-    return np.asarray(names, dtype=object)
+    return names
+
+
+def inputs_of(run) -> np.ndarray:
+    """(n,) the input name of every photo of the run (see the module's docstring)."""
+    return np.asarray(sources_of(run.images.paths, run.manifest.input_uris), dtype=object)
 
 
 @dataclass

@@ -107,6 +107,9 @@ class ClassifierInfo:
     iterations: int
     n_references: int
     seconds: float
+    # "none": every reference photo weighs the same; "input": every input the same (fruits.spark.classifier).
+    weighting: str = "none"
+    references_per_input: dict[str, int] = field(default_factory=dict)  # with "input": what was balanced
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ fruits.classify.reference_mask). On shop photos it names the right kind of fruit
 (benchmarks/identify_levers.py); the kNN still finds the similar photos. The fitted weights are a few hundred KB
 of JSON at OUTPUT/classifier/model.json, applied in numpy by fruits.classify.LinearModel, so identify needs no
 Spark. Runs with fewer than two labels have no classifier (nothing to tell apart); identify then uses the kNN.
+
+Inputs weigh the same (WEIGHTING = "input"): a photo's weight in the fit is inversely proportional to how many
+reference photos its input holds (the input as `fruits evaluate` names it, fruits.evaluation.sources_of), so the
+1,142 real-condition grocery photos are not drowned by 11,400 studio ones. Chosen by cross-validation on the grocery
+Training photos, never on the Test photos identify is judged on (benchmarks/identify_cv.py). A run of one input
+(or of one folder whose photos all sit under one first folder) is fitted unweighted, as before.
 """
 
 from __future__ import annotations
@@ -13,11 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 
 import numpy as np
+import pandas as pd  # module level: the pandas UDF's type hints are resolved in this module's namespace
 
 from ..classify import LinearModel
+from ..evaluation import sources_of
 from ..layout import SPLITS
 from ..outputs import CLASSIFIER_FILE, ClassifierInfo
 from ..storage import join
@@ -30,12 +40,67 @@ TRAINING = SPLITS[0]
 # and the optimiser's budget: the fit over both shared sets (125 labels, 424 components) converged in 56 rounds.
 REGULARISATION = 1e-3
 MAX_ITERATIONS = 100
+# How the reference photos are weighted in the fit: "none" (each photo the same), "input" (each input the same
+# total weight, see the module's docstring), "label" (each label the same total), "input-label" (each input the
+# same total, shared evenly by its labels). Measured by benchmarks/identify_cv.py.
+WEIGHTINGS = ("none", "input", "label", "input-label")
+WEIGHTING = "input"
 
 
-def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS,
-                   cleanup: ExitStack | None = None) -> ClassifierInfo | None:
+def group_weights(counts: Mapping[tuple[str, str], int], weighting: str) -> dict[tuple[str, str], float]:
+    """The weight of one photo of each (input, label) given how many reference photos each pair has; the weights
+    average 1 over the photos, so the regularisation means the same as unweighted."""
+    total = sum(counts.values())
+    per_input: Counter = Counter()
+    per_label: Counter = Counter()
+    labels_of: dict[str, set] = {}
+    for (source, label), n in counts.items():
+        per_input[source] += n
+        per_label[label] += n
+        labels_of.setdefault(source, set()).add(label)
+    weights = {}
+    for (source, label), n in counts.items():
+        if weighting == "input":
+            weights[(source, label)] = total / (len(per_input) * per_input[source])
+        elif weighting == "label":
+            weights[(source, label)] = total / (len(per_label) * per_label[label])
+        elif weighting == "input-label":
+            weights[(source, label)] = total / (len(per_input) * len(labels_of[source]) * n)
+        else:
+            weights[(source, label)] = 1.0
+    return weights
+
+
+def weighted(data, inputs: Sequence[str], weighting: str):
+    """(`data` with a column `w`, reference photos per input). The input of a photo is named on the executors by
+    fruits.evaluation.sources_of, from its path and the run's INPUT locations, exactly as `fruits evaluate` names
+    it; the counts per (input, label) are a small aggregate."""
+    from pyspark.sql import functions as F
+
+    roots = tuple(str(uri) for uri in inputs)
+
+    @F.pandas_udf("string")
+    def source(paths: pd.Series) -> pd.Series:
+        return pd.Series(sources_of(paths.tolist(), roots), index=paths.index)
+
+    named = data.withColumn("source", source("path"))
+    counts = {(row["source"], row["label"]): int(row["count"])
+              for row in named.groupBy("source", "label").count().collect()}
+    table = [(source, label, float(w)) for (source, label), w in group_weights(counts, weighting).items()]
+    spark = data.sparkSession
+    weights = spark.createDataFrame(table, "source string, label string, w double")
+    per_input: Counter = Counter()
+    for (source, _), n in counts.items():
+        per_input[source] += n
+    return named.join(F.broadcast(weights), on=["source", "label"]).drop("source"), dict(per_input)
+
+
+def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: ExitStack | None = None,
+                   inputs: Sequence[str] = (), weighting: str = WEIGHTING,
+                   regularisation: float = REGULARISATION) -> ClassifierInfo | None:
     """Fit on pca/ and write `folder`/model.json (OUTPUT/classifier/, or its staged twin in an incremental run);
-    returns what the manifest says about it (or None).
+    returns what the manifest says about it (or None). `inputs` are the run's INPUT locations (for the input
+    weighting; none given: one input).
 
     The cached training rows are released before this returns; `cleanup` also holds them, so a failure or an
     interrupt half-way (the fit is the longest Spark job after the featurization) leaves nothing cached."""
@@ -44,38 +109,45 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS,
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {weighting!r}: one of {WEIGHTINGS}")
     started = time.monotonic()
     if fs.exists(folder):  # a classifier of an earlier run into this OUTPUT must not outlive it
         fs.delete(folder)
     coords = spark.read.parquet(pca_uri).where(F.col("label").isNotNull())
     if coords.where(F.col("split") == TRAINING).limit(1).count():
         coords = coords.where(F.col("split") == TRAINING)
-    data = coords.select("label", array_to_vector("pca").alias("x"))
+    data = coords.select("path", "label", array_to_vector("pca").alias("x"))
     indexer = StringIndexer(inputCol="label", outputCol="y", stringOrderType="alphabetAsc").fit(data)
     classes = tuple(indexer.labels)
     if len(classes) < 2:
         log.info("no classifier: the run has %d label(s)", len(classes))
         return None
-    rows = indexer.transform(data).cache()
+    rows, per_input = weighted(indexer.transform(data), inputs, weighting)
+    if weighting in ("input", "input-label") and len(per_input) < 2:  # one input: as if weighted per label or not
+        weighting = "label" if weighting == "input-label" else "none"
+        rows, per_input = weighted(indexer.transform(data), inputs, weighting)
+    rows = rows.select("x", "y", "w").cache()
     if cleanup is not None:
         cleanup.callback(rows.unpersist)
     try:
-        fitted = LogisticRegression(featuresCol="x", labelCol="y", family="multinomial", regParam=REGULARISATION,
-                                    elasticNetParam=0.0, standardization=True, maxIter=MAX_ITERATIONS,
-                                    tol=1e-6).fit(rows)
+        fitted = LogisticRegression(featuresCol="x", labelCol="y", weightCol="w", family="multinomial",
+                                    regParam=regularisation, elasticNetParam=0.0, standardization=True,
+                                    maxIter=MAX_ITERATIONS, tol=1e-6).fit(rows)
         n_rows = rows.count()
     finally:
         rows.unpersist()
     coefficients = fitted.coefficientMatrix.toArray()
     dim = coefficients.shape[1]
     seconds = time.monotonic() - started
-    about = {"fitted_by": "pyspark.ml LogisticRegression (multinomial, L-BFGS)", "regularisation": REGULARISATION,
+    about = {"fitted_by": "pyspark.ml LogisticRegression (multinomial, L-BFGS)", "regularisation": regularisation,
              "max_iterations": MAX_ITERATIONS, "iterations": int(fitted.summary.totalIterations),
-             "n_references": int(n_rows), "seconds": round(seconds, 3)}
+             "n_references": int(n_rows), "seconds": round(seconds, 3), "weighting": weighting,
+             "references_per_input": dict(sorted(per_input.items()))}
     # pyspark.ml standardises internally and returns coefficients on the original scale: mean 0, scale 1.
     model = LinearModel(classes, np.zeros(dim), np.ones(dim), coefficients, fitted.interceptVector.toArray(), about)
     fs.write_bytes(join(folder, "model.json"), (json.dumps(model.to_dict()) + "\n").encode())
-    log.info("classifier: %d labels from %d photos in %.1f s (%d iterations)", len(classes), n_rows, seconds,
-             about["iterations"])
+    log.info("classifier: %d labels from %d photos in %.1f s (%d iterations, weighting %s)", len(classes), n_rows,
+             seconds, about["iterations"], weighting)
     return ClassifierInfo(file=CLASSIFIER_FILE, labels=len(classes), **about)
 

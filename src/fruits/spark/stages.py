@@ -205,7 +205,7 @@ def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) 
     than two labels gets none, and loses the one an earlier run left in OUTPUT)."""
     t0 = time.monotonic()
     info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
-                          cleanup)
+                          cleanup, inputs=started.locations.inputs)
     return Classified(info, time.monotonic() - t0)
 
 

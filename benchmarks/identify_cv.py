@@ -1,0 +1,350 @@
+"""Choose identify's classifier without looking at the shop photos it is judged on: cross-validation on the grocery
+Training photos. A table, one row per method (and per set of views).
+
+    python benchmarks/identify_cv.py OUTPUT [--folds 5] [--methods ...] [--views-cache FILE] [--test]
+
+OUTPUT is a `fruits run` over Fruits-360 and the grocery photos. The grocery Training photos (the query input's
+Training split) are cut into `--folds` folds, stratified by label; each fold in turn is the queries, and the
+references are every other Training photo (the other folds and all of Fruits-360 Training), as identify uses them.
+The grocery Test photos are never looked at unless `--test` is given, which fits each method once on every Training
+photo and scores the Test photos: run it once, for the method(s) the cross-validation chose.
+
+Each method is the multinomial logistic regression `fruits run` fits with pyspark.ml (fruits.spark.classifier):
+weighted mean cross-entropy plus regularisation / 2 times the squared coefficients on standardised inputs, L-BFGS
+from zero, 100 iterations at most. It is fitted here in numpy/scipy (float32) so that 5 folds of a dozen methods
+take minutes, not hours of Spark; the product's own fit of the chosen method is measured by
+`benchmarks/identify_levers.py --product`. A method sets:
+  space      pca: the run's PCA coordinates (pca/); features: the 1,280 standardised features (features/)
+  weighting  none; input: every input (source of photos) weighs the same in the fit, so 1,142 real photos are
+             not drowned by 11,400 studio ones; label: every label weighs the same; input-label: every input
+             the same, shared evenly by its labels (fruits.spark.classifier.group_weights)
+  reg        the L2 regularisation strength
+  target     label (a kind's score is the sum of its labels' probabilities) or kind (fit the kinds directly)
+  augment    also fit on views 1-5 (crops) of the grocery reference photos (needs --views-cache)
+
+Views (test-time augmentation): with `--views-cache FILE` the query input's photos are cut into the 6 views of
+fruits.identify.views and run through the run's model once (minutes; kept in FILE, an .npz, for the next call),
+and every method is also scored averaged over several sets of views (`--view-sets`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAX_ITERATIONS = 100
+
+
+@dataclass(frozen=True)
+class Method:
+    space: str = "pca"
+    weighting: str = "none"
+    reg: float = 1e-3
+    target: str = "label"
+    augment: bool = False
+
+    @property
+    def name(self) -> str:
+        extra = (", kinds fitted" if self.target == "kind" else "") + (", +crops of refs" if self.augment else "")
+        return f"{self.space} w={self.weighting} reg={self.reg:g}{extra}"
+
+
+def parse_method(text: str) -> Method:
+    """'pca:input:1e-2[:kind][:augment]'"""
+    parts = text.split(":")
+    space, weighting, reg = parts[0], parts[1], float(parts[2])
+    return Method(space, weighting, reg, "kind" if "kind" in parts[3:] else "label", "augment" in parts[3:])
+
+
+DEFAULT_METHODS = ("pca:none:1e-3", "pca:input:1e-3", "pca:label:1e-3", "pca:input-label:1e-3", "pca:input:1e-2",
+                   "pca:none:1e-2", "features:input:1e-2", "pca:input:1e-2:kind")
+
+
+# --- the fit: the objective of pyspark.ml's multinomial LogisticRegression, in float32 -----------------------------
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, reg: float,
+                 max_iterations: int = MAX_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """(W (C, d), b (C,)) minimising sum(w_i CE_i) / sum(w_i) + reg / 2 |W|^2 on `x` (already standardised)."""
+    from scipy.optimize import minimize
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n, d = x.shape
+    w = (weights / weights.sum()).astype(np.float32)
+    onehot = np.zeros((n, n_classes), dtype=np.float32)
+    onehot[np.arange(n), y] = 1.0
+
+    def loss(theta):
+        coef = theta[: n_classes * d].reshape(n_classes, d).astype(np.float32)
+        bias = theta[n_classes * d:].astype(np.float32)
+        logits = x @ coef.T + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        total = e.sum(axis=1, keepdims=True)
+        p = e / total
+        ce = -(np.log(np.maximum(p[np.arange(n), y], 1e-30)))
+        value = float(np.dot(w, ce)) + 0.5 * reg * float(np.sum(coef.astype(np.float64) ** 2))
+        residual = (p - onehot) * w[:, None]
+        grad_coef = residual.T @ x + reg * coef
+        grad_bias = residual.sum(axis=0)
+        return value, np.concatenate([grad_coef.ravel(), grad_bias]).astype(np.float64)
+
+    theta = np.zeros(n_classes * d + n_classes)
+    result = minimize(loss, theta, jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iterations, "ftol": 1e-6, "gtol": 1e-6, "maxcor": 10})
+    return result.x[: n_classes * d].reshape(n_classes, d), result.x[n_classes * d:]
+
+
+def sample_weights(weighting: str, labels: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Each photo's weight, by the product's own rule (fruits.spark.classifier.group_weights)."""
+    from collections import Counter
+
+    from fruits.spark.classifier import group_weights
+
+    pairs = list(zip(sources.astype(str), labels.astype(str)))
+    weights = group_weights(Counter(pairs), weighting)
+    return np.asarray([weights[pair] for pair in pairs])
+
+
+def standardise(reference: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and spread, as pyspark.ml's summarizer computes them with weightCol."""
+    w = weights / weights.sum()
+    mean = w @ reference
+    spread = np.sqrt(np.maximum(w @ (reference - mean) ** 2, 0.0))
+    return mean, np.where(spread > 1e-12, spread, 1.0)
+
+
+# --- data ---------------------------------------------------------------------------------------------------
+
+
+def load_features(output: str, paths: np.ndarray) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    position = {p: i for i, p in enumerate(paths)}
+    features = np.zeros((len(paths), 1280), dtype=np.float32)
+    for part in sorted(glob.glob(str(Path(output) / "features" / "*.parquet"))):
+        table = pq.read_table(part, columns=["path", "features"])
+        rows = [position[p] for p in table.column("path").to_pylist()]
+        values = table.column("features").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        features[rows] = values.reshape(len(rows), -1)
+    return features
+
+
+def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6) -> np.ndarray:
+    """(len(rows), n_views, 1280) features of the photos' views, computed once with the run's model."""
+    path = Path(cache)
+    ids = np.asarray([str(run.images.paths[r]) for r in rows])
+    if path.exists():
+        stored = np.load(path, allow_pickle=False)
+        have = {p: i for i, p in enumerate(stored["paths"])}
+        if all(p in have for p in ids):
+            return stored["features"][[have[p] for p in ids]]
+    from fruits.identify.service import run_model
+    from fruits.identify.views import photo_views
+
+    model = run_model(run)
+    size = run.manifest.image_size
+    started, out = time.monotonic(), []
+    for i, row in enumerate(rows):
+        out.append(model.predictor.predict(photo_views(run.read_image(int(row)), size, n_views)))
+        if i % 200 == 0:
+            print(f"  views: {i}/{len(rows)} photos, {time.monotonic() - started:.0f} s", flush=True)
+    features = np.stack(out).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, paths=ids, features=features)
+    print(f"views: {n_views} per photo for {len(rows)} photos in {time.monotonic() - started:.0f} s -> {path}")
+    return features
+
+
+def folds_of(labels: np.ndarray, paths: np.ndarray, n_folds: int) -> np.ndarray:
+    """Fold of every query: within each label, the photos in file-name order cut into `n_folds` consecutive
+    blocks. The grocery photos of one shelf were shot in a row (Kiwi_001, Kiwi_002...), so random folds would put
+    near-twins of a query among its references (measured: 93.6% kind top-1 with random folds for the method that
+    reaches 68.5% on the Test photos); consecutive blocks keep most of a shelf's shots on one side."""
+    fold = np.zeros(len(labels), dtype=np.int64)
+    for label in sorted(set(labels)):
+        members = np.nonzero(labels == label)[0]
+        members = members[np.argsort(paths[members], kind="stable")]
+        fold[members] = (np.arange(len(members)) * n_folds) // len(members)
+    return fold
+
+
+# --- one method, one split -----------------------------------------------------------------------------------
+
+
+class Data:
+    def __init__(self, run, args):
+        from fruits.classify import reference_mask
+        from fruits.evaluation import inputs_of
+        from fruits.identify import FruitFacts
+
+        self.run = run
+        self.output = args.output
+        images = run.images
+        self.facts = FruitFacts.load()
+        self.labels = np.asarray([str(x) if x is not None else "" for x in images.labels], dtype=object)
+        self.sources = inputs_of(run)
+        self.training = reference_mask(images.labels, images.splits)
+        labelled = np.asarray([x is not None for x in images.labels])
+        self.queries_cv = np.nonzero(self.training & (self.sources == args.query_input))[0]
+        self.queries_test = np.nonzero(labelled & (images.splits == "Test") & (self.sources == args.query_input))[0]
+        self.pca = images.coords.astype(np.float32)
+        self.features = None
+        self.views = {}  # row -> (V, 1280)
+        self.kind = np.asarray([self.facts.kind_for(x) or x for x in self.labels], dtype=object)
+
+    def space(self, name: str) -> np.ndarray:
+        if name == "pca":
+            return self.pca
+        if self.features is None:
+            started = time.monotonic()
+            self.features = load_features(self.output, np.asarray([str(p) for p in self.run.images.paths]))
+            print(f"features/: {self.features.shape} in {time.monotonic() - started:.0f} s", flush=True)
+        return self.features
+
+    def view_space(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), V, dim) the queries' views in the method's space."""
+        feats = np.stack([self.views[int(r)] for r in rows])
+        if name == "features":
+            return feats
+        flat = self.run.projection.project(feats.reshape(-1, feats.shape[-1]))
+        return flat.reshape(feats.shape[0], feats.shape[1], -1).astype(np.float32)
+
+
+def fit_and_score(data: Data, method: Method, references: np.ndarray, queries: np.ndarray,
+                  view_sets: list[tuple[int, ...]]) -> dict[tuple[int, ...], np.ndarray]:
+    """{views: (len(queries), K) kind scores, and the label scores}, fitted on `references`."""
+    x = data.space(method.space)
+    ref_x, ref_labels, ref_sources = x[references], data.labels[references], data.sources[references]
+    if method.augment:
+        extra = [r for r in references if int(r) in data.views]
+        crops = data.view_space(method.space, np.asarray(extra))[:, 1:, :]
+        ref_x = np.concatenate([ref_x, crops.reshape(-1, crops.shape[-1])])
+        ref_labels = np.concatenate([ref_labels, np.repeat(data.labels[extra], crops.shape[1])])
+        ref_sources = np.concatenate([ref_sources, np.repeat(data.sources[extra], crops.shape[1])])
+    targets = np.asarray([data.facts.kind_for(t) or t for t in ref_labels]) if method.target == "kind" \
+        else ref_labels
+    classes, y = np.unique(targets.astype(str), return_inverse=True)
+    weights = sample_weights(method.weighting, ref_labels, ref_sources)
+    mean, scale = standardise(ref_x.astype(np.float64), weights)
+    coef, bias = fit_logistic((ref_x - mean) / scale, y, len(classes), weights, method.reg)
+    data.last_fit = (classes, mean, scale, coef, bias)
+
+    def probabilities(q):
+        logits = ((q - mean) / scale) @ coef.T + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    out = {}
+    for views in view_sets:
+        if views == (0,):
+            label_p = probabilities(x[queries])
+        else:
+            q = data.view_space(method.space, queries)[:, list(views), :]
+            label_p = np.mean([probabilities(q[:, v, :]) for v in range(q.shape[1])], axis=0)
+        out[views] = (classes, label_p)
+    return out
+
+
+def hits(data: Data, classes: np.ndarray, label_p: np.ndarray, queries: np.ndarray, kinds_fitted: bool) -> np.ndarray:
+    """(len(queries), 3): kind top-1, kind top-3, label top-1 (0/1 each; NaN when kinds were fitted)."""
+    class_kind = np.asarray([data.facts.kind_for(c) or c for c in classes])
+    kinds = np.unique(class_kind)
+    membership = (class_kind[:, None] == kinds[None, :]).astype(np.float64)
+    kind_p = label_p @ membership
+    truth_kind = data.kind[queries]
+    order = np.argsort(-kind_p, axis=1, kind="stable")[:, :3]
+    top1 = kinds[order[:, 0]] == truth_kind
+    top3 = np.asarray([t in kinds[o] for t, o in zip(truth_kind, order)])
+    label1 = np.full(len(queries), np.nan) if kinds_fitted else classes[label_p.argmax(axis=1)] == data.labels[queries]
+    return np.column_stack([top1, top3, label1]).astype(np.float64)
+
+
+def parse_view_sets(text: str) -> list[tuple[int, ...]]:
+    return [tuple(int(v) for v in part.split(",")) for part in text.split(";") if part]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output")
+    parser.add_argument("--query-input", default="grocery-store-fruit")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                        help="space:weighting:reg[:kind][:augment], e.g. pca:input:1e-2")
+    parser.add_argument("--views-cache", help=".npz holding the 6 views' features of the query input's photos")
+    parser.add_argument("--view-sets", default="0,1,2,3,4,5;0,1",
+                        help="sets of views to average over besides view 0 (with --views-cache), ';'-separated")
+    parser.add_argument("--test", action="store_true",
+                        help="instead of cross-validating, fit on every Training photo and score the Test photos")
+    parser.add_argument("--save-model", help="with --test and one pca method: write its fit as a classifier "
+                        "model.json (for benchmarks/identify_levers.py --classifier)")
+    args = parser.parse_args(argv)
+
+    from fruits.run_output import open_run_output
+
+    run = open_run_output(args.output)
+    data = Data(run, args)
+    methods = [parse_method(m) for m in args.methods]
+    queries_all = data.queries_test if args.test else data.queries_cv
+    if not len(queries_all):
+        print(f"no query photo in input {args.query_input!r}; inputs: {sorted(set(data.sources))}", file=sys.stderr)
+        return 2
+    view_sets = [(0,)]
+    if args.views_cache:
+        view_sets += parse_view_sets(args.view_sets)
+        rows = np.concatenate([data.queries_cv, data.queries_test])
+        for row, feats in zip(rows, view_features(run, rows, args.views_cache)):
+            data.views[int(row)] = feats
+    n_ref = int(data.training.sum())
+    what = (f"{len(queries_all)} {args.query_input}/Test photos, fitted on all {n_ref} Training photos"
+            if args.test else f"{len(queries_all)} {args.query_input}/Training photos in {args.folds} folds of consecutive shots "
+            f"(references: the other {n_ref - len(queries_all)} Training photos + the other folds)")
+    print(f"{args.output}: image size {run.manifest.image_size}, k={run.projection.k}; queries: {what}", flush=True)
+    print(f"\n{'method':44s} {'views':>11s} {'kind top-1':>10s} {'kind top-3':>10s} {'label top-1':>11s} "
+          f"{'fold min-max kind top-1':>23s} {'s/fit':>6s}", flush=True)
+    folds = folds_of(data.labels[data.queries_cv], np.asarray([str(p) for p in run.images.paths])[data.queries_cv],
+                     args.folds)
+    for method in methods:
+        results = {v: [] for v in view_sets}
+        started = time.monotonic()
+        splits = [(np.nonzero(data.training)[0], data.queries_test)] if args.test else [
+            (np.nonzero(data.training & ~np.isin(np.arange(len(data.labels)), data.queries_cv[folds == f]))[0],
+             data.queries_cv[folds == f]) for f in range(args.folds)]
+        for references, queries in splits:
+            for views, (classes, label_p) in fit_and_score(data, method, references, queries, view_sets).items():
+                results[views].append(hits(data, classes, label_p, queries, method.target == "kind"))
+        per_fit = (time.monotonic() - started) / len(splits)
+        for views, parts in results.items():
+            pooled = np.concatenate(parts)
+            fold_top1 = [100 * p[:, 0].mean() for p in parts]
+            label1 = "-" if np.isnan(pooled[:, 2]).any() else f"{100 * pooled[:, 2].mean():.1f}%"
+            spread = f"{min(fold_top1):.1f}-{max(fold_top1):.1f}" if len(parts) > 1 else "-"
+            print(f"{method.name:44s} {','.join(map(str, views)):>11s} {100 * pooled[:, 0].mean():9.1f}% "
+                  f"{100 * pooled[:, 1].mean():9.1f}% {label1:>11s} {spread:>23s} {per_fit:6.0f}", flush=True)
+    if args.save_model and args.test and methods[-1].space == "pca" and methods[-1].target == "label":
+        save_model(args.save_model, methods[-1], *data.last_fit)
+    return 0
+
+
+def save_model(path: str, method: Method, classes, mean, scale, coef, bias) -> None:
+    import json
+
+    from fruits.classify import LinearModel
+
+    about = {"fitted_by": "numpy/scipy L-BFGS, the objective of the pyspark.ml fit (benchmarks/identify_cv.py)",
+             "regularisation": method.reg, "weighting": method.weighting}
+    model = LinearModel(tuple(str(c) for c in classes), np.asarray(mean, dtype=np.float64),
+                        np.asarray(scale, dtype=np.float64), np.asarray(coef), np.asarray(bias), about)
+    Path(path).write_text(json.dumps(model.to_dict()) + "\n")
+    print(f"model of {method.name} -> {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -71,10 +71,9 @@ def group_weights(counts: Mapping[tuple[str, str], int], weighting: str) -> dict
     return weights
 
 
-def weighted(data, inputs: Sequence[str], weighting: str):
-    """(`data` with a column `w`, reference photos per input). The input of a photo is named on the executors by
-    fruits.evaluation.sources_of, from its path and the run's INPUT locations, exactly as `fruits evaluate` names
-    it; the counts per (input, label) are a small aggregate."""
+def named_sources(data, inputs: Sequence[str]):
+    """`data` with a column `source`: the input of each photo, named on the executors by
+    fruits.evaluation.sources_of from its path and the run's INPUT locations, exactly as `fruits evaluate` names it."""
     from pyspark.sql import functions as F
 
     roots = tuple(str(uri) for uri in inputs)
@@ -83,16 +82,36 @@ def weighted(data, inputs: Sequence[str], weighting: str):
     def source(paths: pd.Series) -> pd.Series:
         return pd.Series(sources_of(paths.tolist(), roots), index=paths.index)
 
-    named = data.withColumn("source", source("path"))
-    counts = {(row["source"], row["label"]): int(row["count"])
-              for row in named.groupBy("source", "label").count().collect()}
-    table = [(source, label, float(w)) for (source, label), w in group_weights(counts, weighting).items()]
-    spark = data.sparkSession
-    weights = spark.createDataFrame(table, "source string, label string, w double")
+    return data.withColumn("source", source("path"))
+
+
+def source_counts(named) -> dict[tuple[str, str], int]:
+    """Reference photos per (input, label): a small aggregate."""
+    return {(row["source"], row["label"]): int(row["count"])
+            for row in named.groupBy("source", "label").count().collect()}
+
+
+def per_input_of(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
     per_input: Counter = Counter()
     for (source, _), n in counts.items():
         per_input[source] += n
-    return named.join(F.broadcast(weights), on=["source", "label"]).drop("source"), dict(per_input)
+    return dict(per_input)
+
+
+def with_weights(named, counts: Mapping[tuple[str, str], int], weighting: str):
+    """`named` with the weight column `w` of its (input, label), and without `source`."""
+    from pyspark.sql import functions as F
+
+    table = [(source, label, float(w)) for (source, label), w in group_weights(counts, weighting).items()]
+    weights = named.sparkSession.createDataFrame(table, "source string, label string, w double")
+    return named.join(F.broadcast(weights), on=["source", "label"]).drop("source")
+
+
+def weighted(data, inputs: Sequence[str], weighting: str):
+    """(`data` with a column `w`, reference photos per input)."""
+    named = named_sources(data, inputs)
+    counts = source_counts(named)
+    return with_weights(named, counts, weighting), per_input_of(counts)
 
 
 def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: ExitStack | None = None,
@@ -123,20 +142,22 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
     if len(classes) < 2:
         log.info("no classifier: the run has %d label(s)", len(classes))
         return None
-    rows, per_input = weighted(indexer.transform(data), inputs, weighting)
-    if weighting in ("input", "input-label") and len(per_input) < 2:  # one input: as if weighted per label or not
-        weighting = "label" if weighting == "input-label" else "none"
-        rows, per_input = weighted(indexer.transform(data), inputs, weighting)
-    rows = rows.select("x", "y", "w").cache()
+    # The sources are named once (one pass of the UDF) and kept while the weights are derived and the fit runs.
+    named = named_sources(indexer.transform(data), inputs).select("source", "label", "x", "y").cache()
     if cleanup is not None:
-        cleanup.callback(rows.unpersist)
+        cleanup.callback(named.unpersist)
     try:
+        counts = source_counts(named)
+        per_input = per_input_of(counts)
+        if weighting in ("input", "input-label") and len(per_input) < 2:  # one input: as if per label or not
+            weighting = "label" if weighting == "input-label" else "none"
+        rows = with_weights(named, counts, weighting).select("x", "y", "w")
         fitted = LogisticRegression(featuresCol="x", labelCol="y", weightCol="w", family="multinomial",
                                     regParam=regularisation, elasticNetParam=0.0, standardization=True,
                                     maxIter=MAX_ITERATIONS, tol=1e-6).fit(rows)
-        n_rows = rows.count()
+        n_rows = sum(counts.values())
     finally:
-        rows.unpersist()
+        named.unpersist()
     coefficients = fitted.coefficientMatrix.toArray()
     dim = coefficients.shape[1]
     seconds = time.monotonic() - started

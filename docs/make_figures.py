@@ -134,7 +134,7 @@ def benchmark_table(bench: Path, path: Path) -> None:
             CONTENDER_NAMES.get(name, name),
             thousands(r["images"]), decimal(r["featurize_s"], 1), f"{rate:.0f}",
             f"{decimal(rate / base_rate, 2)} ×" if base_rate else "-",
-            "référence" if name == "keras-loop" else f"{r.get('max_abs_diff', float('nan')):.1e}",
+            "référence" if name == "keras-loop" else f"{r.get('max_abs_diff', float('nan')):.1e}".replace(".", ","),
             # The engine alone is its featurization only: no whole process to compare.
             "-" if name == "engine-alone" else decimal(r["wall_s"], 1),
         ])

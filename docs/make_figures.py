@@ -6,7 +6,8 @@ Labels are in French: the figures are for the French defence deck (docs/slides.m
 - architecture.png: the bricks and the data flow (drawn here, from the table below);
 - variance_curve.png: cumulative explained variance of a `fruits run` OUTPUT (its pca_model/), k marked;
 - benchmark.png: the table printed by `benchmarks/featurize.py --json BENCH_JSON`.
-`make figures` runs the pipeline on the shared sample and the benchmark, then this script.
+`make figures` runs this script on the notebook's run (`fruits run` on the 114-class slice if it is missing) and
+on docs/figures/benchmark.json (`make bench`'s JSON copied there, or the 4-class sample measured if it is missing).
 """
 
 from __future__ import annotations
@@ -110,6 +111,16 @@ def variance_curve(run: Path, path: Path) -> dict:
     return {"k": k, "cumulative_variance": float(cumulative[k - 1]), "n": manifest["n_features"]}
 
 
+# The contenders of benchmarks/featurize.py, named in French (an unknown one keeps its own name).
+CONTENDER_NAMES = {
+    "keras-loop": "boucle Keras (1 processus)",
+    "engine-alone": "moteur LiteRT seul (sans Spark)",
+    "litert": "fruits run (LiteRT)",
+    "keras": "fruits run --engine keras",
+    "predict_batch_udf": "predict_batch_udf de Spark (Keras)",
+}
+
+
 def benchmark_table(bench: Path, path: Path) -> None:
     data = json.loads(bench.read_text())
     results = data["results"]
@@ -120,11 +131,12 @@ def benchmark_table(bench: Path, path: Path) -> None:
     for name, r in results.items():
         rate = r["images"] / r["featurize_s"]
         rows.append([
-            "boucle Keras (1 processus)" if name == "keras-loop" else f"fruits run --engine {name}",
+            CONTENDER_NAMES.get(name, name),
             thousands(r["images"]), decimal(r["featurize_s"], 1), f"{rate:.0f}",
             f"{decimal(rate / base_rate, 2)} ×" if base_rate else "-",
-            "référence" if name == "keras-loop" else f"{r.get('max_abs_diff', float('nan')):.1e}",
-            decimal(r["wall_s"], 1),
+            "référence" if name == "keras-loop" else f"{r.get('max_abs_diff', float('nan')):.1e}".replace(".", ","),
+            # The engine alone is its featurization only: no whole process to compare.
+            "-" if name == "engine-alone" else decimal(r["wall_s"], 1),
         ])
     fig, ax = plt.subplots(figsize=(8, 0.6 + 0.45 * len(rows)))
     ax.axis("off")
@@ -133,8 +145,9 @@ def benchmark_table(bench: Path, path: Path) -> None:
     table.set_fontsize(13)
     table.scale(1, 1.5)
     table.auto_set_column_width(list(range(len(header))))  # the engine names are long
+    cores = data.get("cores", 2)
     ax.set_title(f"Extraction des caractéristiques : {thousands(data['images'])} images en {data['image_size']} px, "
-                 "2 cœurs", fontsize=12)
+                 f"{cores} cœurs", fontsize=12)
     fig.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(fig)
 

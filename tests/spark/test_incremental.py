@@ -29,6 +29,17 @@ def pca_by_path(output) -> tuple[list[str], np.ndarray]:
     return list(table["path"]), np.stack(table["pca"].to_numpy())
 
 
+def assert_same_pca_up_to_sign(pca, manifest, full_pca, full_manifest):
+    """`pca` (pca_by_path of a run) equals the full run's, photo by photo, up to the sign of each axis; same
+    spectrum."""
+    paths, incremental = pca
+    full_paths, full = full_pca
+    assert paths == full_paths
+    signs = np.sign(np.sum(incremental * full, axis=0))
+    np.testing.assert_allclose(incremental * signs, full, atol=1e-3)
+    np.testing.assert_allclose(manifest.cumulative_variance, full_manifest.cumulative_variance, rtol=1e-6)
+
+
 def bump_mtime(path, seconds=10):
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + seconds * 1_000_000_000))
@@ -124,13 +135,8 @@ def test_removed_and_unreadable_photos_lose_their_features(grown):
 
 def test_pca_is_the_full_runs_up_to_sign(grown):
     assert grown["manifest"].k == grown["full_manifest"].k
-    paths, incremental = pca_by_path(grown["output"])
-    full_paths, full = pca_by_path(grown["full"])
-    assert paths == full_paths
-    signs = np.sign(np.sum(incremental * full, axis=0))
-    np.testing.assert_allclose(incremental * signs, full, atol=1e-3)
-    np.testing.assert_allclose(grown["manifest"].cumulative_variance, grown["full_manifest"].cumulative_variance,
-                               rtol=1e-6)
+    assert_same_pca_up_to_sign(pca_by_path(grown["output"]), grown["manifest"], pca_by_path(grown["full"]),
+                               grown["full_manifest"])
     csv = pd.concat(pd.read_csv(part) for part in (grown["output"] / "pca_csv").glob("part-*.csv"))
     assert len(csv) == grown["manifest"].n_features
     assert not (grown["output"] / "_incremental").exists()

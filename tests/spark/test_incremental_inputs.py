@@ -14,7 +14,8 @@ import pytest
 
 from fruits.sample import generate_sample
 from tests.conftest import run_fixture_pipeline
-from tests.spark.test_incremental import FAST, features_by_path, pca_by_path, same_size_other_content
+from tests.spark.test_incremental import (FAST, assert_same_pca_up_to_sign, features_by_path, pca_by_path,
+                                         same_size_other_content)
 
 # Five runs (two full, three incremental) in the fixture: 9 minutes on 2 cores shared with other Spark jobs.
 pytestmark = pytest.mark.slow
@@ -102,13 +103,7 @@ def test_reused_features_are_bit_identical_and_new_ones_are_a_full_runs(runs):
 
 
 def test_pca_over_two_inputs_is_the_full_runs_up_to_sign(runs):
-    paths, incremental = runs["pca"]
-    full_paths, full = pca_by_path(runs["full"])
-    assert paths == full_paths
-    signs = np.sign(np.sum(incremental * full, axis=0))
-    np.testing.assert_allclose(incremental * signs, full, atol=1e-3)
-    np.testing.assert_allclose(runs["manifest"].cumulative_variance, runs["full_manifest"].cumulative_variance,
-                               rtol=1e-6)
+    assert_same_pca_up_to_sign(runs["pca"], runs["manifest"], pca_by_path(runs["full"]), runs["full_manifest"])
 
 
 def test_photos_of_a_dropped_input_are_removed_and_of_a_new_input_new(runs):

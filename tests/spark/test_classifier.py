@@ -10,7 +10,8 @@ import pytest
 
 from fruits.classify import LinearModel
 from fruits.evaluation import sources_of
-from fruits.spark.classifier import fit_classifier, group_weights, weighted
+from fruits.spark.classifier import (fit_classifier, group_weights, named_sources, per_input_of, source_counts,
+                                    with_weights)
 from fruits.spark.hadoop_fs import HadoopFS
 
 
@@ -72,9 +73,10 @@ def test_group_weights_average_one_and_balance_what_they_say(weighting, expected
 def test_each_input_has_the_same_total_weight(spark, tmp_path):
     uri = _pca_table(spark, tmp_path / "pca", _studio_and_shop())
     data = spark.read.parquet(uri).where("split = 'Training'")
-    with_weights, per_input = weighted(data, ["file:///d/studio", "file:///d/shop"], "input")
-    assert per_input == {"studio": 80, "shop": 4}
-    got = with_weights.toPandas()
+    named = named_sources(data, ["file:///d/studio", "file:///d/shop"])
+    counts = source_counts(named)
+    assert per_input_of(counts) == {"studio": 80, "shop": 4}
+    got = with_weights(named, counts, "input").toPandas()
     assert len(got) == 84
     per_source = got.groupby(got["path"].str.contains("/shop/"))["w"].agg(["sum", "nunique"])
     np.testing.assert_allclose(per_source["sum"], [42.0, 42.0])  # 84 photos, two inputs: 42 each

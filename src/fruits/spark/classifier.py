@@ -107,13 +107,6 @@ def with_weights(named, counts: Mapping[tuple[str, str], int], weighting: str):
     return named.join(F.broadcast(weights), on=["source", "label"]).drop("source")
 
 
-def weighted(data, inputs: Sequence[str], weighting: str):
-    """(`data` with a column `w`, reference photos per input)."""
-    named = named_sources(data, inputs)
-    counts = source_counts(named)
-    return with_weights(named, counts, weighting), per_input_of(counts)
-
-
 def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: ExitStack | None = None,
                    inputs: Sequence[str] = (), weighting: str = WEIGHTING,
                    regularisation: float = REGULARISATION) -> ClassifierInfo | None:

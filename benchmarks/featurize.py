@@ -112,20 +112,26 @@ def staged_paths(staged: Path) -> list[str]:
     return sorted(str(p) for p in staged.rglob("*") if p.is_file() or p.is_symlink())
 
 
-def run_keras_loop(staged: Path, weights: Path, size: int, out: Path) -> dict:
-    """The baseline, in its own process so its imports, model build and memory are its own."""
+def run_measured(command: list[str], name: str) -> tuple[dict, TreeMemory]:
+    """Run a contender in its own process tree, its RSS sampled; its last stdout line is its JSON result, to which
+    the wall time and the tree's peak RSS are added."""
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--keras-loop-worker", str(staged), str(weights), str(size), str(out)],
-        stdout=subprocess.PIPE, text=True,
-    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     memory = TreeMemory(process.pid)
     stdout, _ = process.communicate()
     memory.stop()
     if process.returncode:
-        raise SystemExit(f"keras loop failed with exit code {process.returncode}")
+        raise SystemExit(f"{name} failed with exit code {process.returncode}")
     result = json.loads(stdout.strip().splitlines()[-1])
     result.update(wall_s=time.monotonic() - started, peak_rss=memory.peak_total)
+    return result, memory
+
+
+def run_keras_loop(staged: Path, weights: Path, size: int, out: Path) -> dict:
+    """The baseline, in its own process so its imports, model build and memory are its own."""
+    result, _ = run_measured(
+        [sys.executable, __file__, "--keras-loop-worker", str(staged), str(weights), str(size), str(out)],
+        "keras loop")
     return result
 
 
@@ -207,18 +213,10 @@ def max_abs_diff_arrays(features: np.ndarray, paths: list[str], reference: np.nd
 
 def run_predict_batch_udf(staged: Path, weights: Path, size: int, output: Path) -> dict:
     """Spark's predict_batch_udf with the Keras model, in its own process (benchmarks/predict_batch_udf.py)."""
-    started = time.monotonic()
-    process = subprocess.Popen(
+    result, memory = run_measured(
         [sys.executable, str(ROOT / "benchmarks" / "predict_batch_udf.py"), str(staged), str(weights), str(output),
-         "--image-size", str(size)], stdout=subprocess.PIPE, text=True)
-    memory = TreeMemory(process.pid)
-    stdout, _ = process.communicate()
-    memory.stop()
-    if process.returncode:
-        raise SystemExit(f"predict_batch_udf failed with exit code {process.returncode}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result.update(wall_s=time.monotonic() - started, peak_rss=memory.peak_total, driver_rss=memory.peak_root,
-                  jvm_rss=memory.peak_jvm)
+         "--image-size", str(size)], "predict_batch_udf")
+    result.update(driver_rss=memory.peak_root, jvm_rss=memory.peak_jvm)
     return result
 
 

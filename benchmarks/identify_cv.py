@@ -152,7 +152,7 @@ def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6) -> np.nda
     size = run.manifest.image_size
     started, out = time.monotonic(), []
     for i, row in enumerate(rows):
-        out.append(model.predictor.predict(photo_views(run.read_image(int(row)), size, n_views)))
+        out.append(model.predict(photo_views(run.read_image(int(row)), size, n_views)))
         if i % 200 == 0:
             print(f"  views: {i}/{len(rows)} photos, {time.monotonic() - started:.0f} s", flush=True)
     features = np.stack(out).astype(np.float32)

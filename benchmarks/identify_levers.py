@@ -51,6 +51,8 @@ def main(argv=None) -> int:
                         "(benchmarks/refit_classifier.py writes one)")
     parser.add_argument("--product", action="store_true",
                         help="also identify every query photo and photos with no fruit with the product's Identifier")
+    parser.add_argument("--product-views", type=int, nargs="+",
+                        help="views of the product's Identifier (default: its DEFAULT_VIEWS); several: one run each")
     args = parser.parse_args(argv)
 
     from fruits.classify import KnnClassifier, LinearModel, kind_scores, reference_mask
@@ -138,8 +140,23 @@ def main(argv=None) -> int:
                 top1, top3 = topk_hits(per_kind, truth_kind, 1), topk_hits(per_kind, truth_kind, 3)
             label1 = topk_hits(label_scores, truth_label, 1)
             print(f"{name:58s} {n_views:5d} {100 * top1:9.1f}% {100 * top3:9.1f}% {100 * label1:10.1f}%")
+    if stored is not None and views is not single:
+        # The first n views of each photo (the order identify cuts them in: whole square, centre crop, then the
+        # corners), scored by the linear model as identify scores them: how many views are worth their inference.
+        kinds, membership = kind_matrix(stored.classes, facts)
+        truth_kind = np.asarray([kinds.index(k) if k in kinds else -1 for k in truth_kind_names])
+        truth_label = np.asarray([stored.classes.index(t) if t in stored.classes else -1 for t in truth_labels])
+        print(f"\nlogistic, per kind, the first n views{'':26s} {'views':>5s} {'kind top-1':>10s} "
+              f"{'kind top-3':>10s} {'label top-1':>11s}")
+        for n_views in range(1, views.shape[1] + 1):
+            label_scores = np.mean([stored.probabilities(views[:, v, :]) for v in range(n_views)], axis=0)
+            per_kind = kind_scores(label_scores, membership)
+            print(f"{'':58s} {n_views:5d} {100 * topk_hits(per_kind, truth_kind, 1):9.1f}% "
+                  f"{100 * topk_hits(per_kind, truth_kind, 3):9.1f}% "
+                  f"{100 * topk_hits(label_scores, truth_label, 1):10.1f}%")
     if args.product:
-        product(run, query, facts, stored if args.classifier else True)
+        for n_views in args.product_views or [None]:
+            product(run, query, facts, stored if args.classifier else True, n_views)
     return 0
 
 
@@ -152,7 +169,7 @@ def read_linear_model(path: str):
         return LinearModel.from_dict(json.load(handle))
 
 
-def product(run, query, facts, linear=True) -> None:
+def product(run, query, facts, linear=True, views: int | None = None) -> None:
     """The product end to end: `Identifier.identify` on the query photos' bytes and on photos with no fruit."""
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     from tests.no_fruit import all_photos
@@ -160,7 +177,7 @@ def product(run, query, facts, linear=True) -> None:
     from fruits.identify import Identifier
     from fruits.identify.service import MIN_FAMILIARITY, MIN_KIND_SCORE
 
-    identifier = Identifier.for_run(run, linear=linear)
+    identifier = Identifier.for_run(run, linear=linear, **({"views": views} if views else {}))
     identifier.warm()
     images = run.images
     answers, started = [], time.monotonic()

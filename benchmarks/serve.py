@@ -128,6 +128,14 @@ def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 1024**2
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, every thread) the process has used so far."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="source", required=True, help="a real `fruits run` OUTPUT to imitate")
@@ -191,16 +199,18 @@ def main(argv=None) -> int:
                 turned = client.post(base + "/api/identify", content=big,
                                      headers={"content-type": "image/jpeg"}).json()
                 # One client alone: the latency of one call, without queueing behind others.
-                alone = []
+                alone, cpu_alone = [], cpu_s(server.pid)
                 for photo in photos[:20]:
                     t0 = time.perf_counter()
                     client.post(base + "/api/identify", content=photo, headers={"content-type": "image/jpeg"})
                     alone.append(1000 * (time.perf_counter() - t0))
+                cpu_alone = cpu_s(server.pid) - cpu_alone
             results["rotated_photo"] = {"bytes": len(big), "upright_kind": upright["kind"],
                                         "rotated_kind": turned["kind"],
                                         "same_kind": upright["kind"] == turned["kind"]}
             results["one_client_ms"] = {"n": len(alone), "p50": round(statistics.median(alone), 1),
-                                        "max": round(max(alone), 1)}
+                                        "max": round(max(alone), 1),
+                                        "server_cpu_ms_per_request": round(1000 * cpu_alone / len(alone), 1)}
             local = threading.local()
 
             def one(i: int):
@@ -215,16 +225,19 @@ def main(argv=None) -> int:
             stop = threading.Event()
             sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
             sampler.start()
-            t0 = time.monotonic()
+            t0, cpu_load = time.monotonic(), cpu_s(server.pid)
             with ThreadPoolExecutor(args.clients) as pool:
                 done = list(pool.map(one, range(args.requests)))
-            wall = time.monotonic() - t0
+            wall, cpu_load = time.monotonic() - t0, cpu_s(server.pid) - cpu_load
             stop.set()
             sampler.join()
             results["rss_peak_mb"] = round(max(peak), 1)
             bad = [code for _, code, _ in done if code != 200]
             results["load"] = {"clients": args.clients, "requests": args.requests, "errors": len(bad),
-                               "throughput_per_s": round(args.requests / wall, 1)}
+                               "throughput_per_s": round(args.requests / wall, 1),
+                               # CPU the server spent per answer (every thread): what bounds the throughput on
+                               # a machine of n cores (n / CPU per answer), whatever else runs on it.
+                               "server_cpu_ms_per_request": round(1000 * cpu_load / args.requests, 1)}
             for kind in ("shop", "big", "all"):
                 times = sorted(1000 * t for k, _, t in done if kind == "all" or k == kind)
                 if times:

@@ -157,6 +157,35 @@ def test_views_start_with_what_the_run_saw(synthetic_photos):
     assert len({v.tobytes() for v in views}) == 6  # six different crops
 
 
+def _resized(photo: bytes, width: int, height: int, image_format: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo)).convert("RGB").resize((width, height)).save(buffer, image_format)
+    return buffer.getvalue()
+
+
+# (width, height, format): decoded once for view 0 and the crops (no draft, or the same JPEG draft scale for
+# both: 1/8 for a 4000x3000 photo at 160 px), or twice when the crops need a finer draft scale than view 0
+# (300x400 at 64 px: 1/4 for view 0, 1/2 for the crops).
+@pytest.mark.parametrize("width, height, image_format, size", [
+    (4000, 3000, "JPEG", 160), (300, 400, "JPEG", 64), (500, 300, "PNG", 64), (100, 100, "JPEG", 64)])
+def test_view_zero_is_what_the_run_computes_however_the_photo_is_decoded(synthetic_photos, width, height,
+                                                                          image_format, size):
+    from fruits.identify.views import photo_views
+
+    photo = _resized(sorted((synthetic_photos / "Test").rglob("*.jpg"))[0].read_bytes(), width, height, image_format)
+    views = photo_views(photo, size, 6)
+    np.testing.assert_array_equal(views[0], decode_and_resize(photo, size))
+    assert len({v.tobytes() for v in views}) == 6
+
+
+def test_view_zero_of_a_turned_phone_photo_is_what_the_run_computes(synthetic_photos):
+    from fruits.identify.views import photo_views
+
+    turned = _phone_photo(sorted((synthetic_photos / "Test").rglob("*.jpg"))[0].read_bytes(), orientation=6)
+    views = photo_views(turned, 160, 3)
+    np.testing.assert_array_equal(views[0], decode_and_resize(turned, 160))
+
+
 def _phone_photo(upright: bytes, orientation: int | None) -> bytes:
     """A 4000x3000 JPEG from an upright photo, its pixels stored turned by 90 degrees, with the EXIF orientation
     (6) that turns it back upright, or none."""

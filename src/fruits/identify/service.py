@@ -272,18 +272,23 @@ class Identifier:
     def ready(self) -> bool:
         return _model_key(self.run) in _MODELS
 
+    def pixels(self, data: bytes) -> np.ndarray:
+        """(V, size, size, 3) uint8: the photo checked, its metadata cut out, decoded once and cut into views."""
+        check_photo(data, self.limits)
+        data = strip_metadata(data)
+        try:
+            return photo_views(data, self.run.manifest.image_size, self.views, self.limits)
+        except ImageDecodeError as exc:
+            raise UnreadablePhotoError(f"cannot read this photo: {exc}") from None
+
+    def project(self, pixels: np.ndarray) -> np.ndarray:
+        """(V, k): the PCA coordinates of the views, all of them in one call of the model."""
+        return self.run.projection.project(run_model(self.run, self.threads).predict(pixels))
+
     def view_coordinates(self, data: bytes) -> np.ndarray:
         """(V, k): the PCA coordinates of the photo's views; row 0 is computed exactly as the run computed the
         reference photos'."""
-        check_photo(data, self.limits)
-        data = strip_metadata(data)
-        size = self.run.manifest.image_size
-        try:
-            pixels = photo_views(data, size, self.views, self.limits)
-        except ImageDecodeError as exc:
-            raise UnreadablePhotoError(f"cannot read this photo: {exc}") from None
-        features = run_model(self.run, self.threads).predict(pixels)
-        return self.run.projection.project(features)
+        return self.project(self.pixels(data))
 
     def coordinates(self, data: bytes) -> np.ndarray:
         """The photo's PCA coordinates (its whole, centred view), as the run computed the reference photos'."""
@@ -296,7 +301,10 @@ class Identifier:
         return self.classifier.classes, self.classifier.classify(views).scores.mean(axis=0), "knn"
 
     def identify(self, data: bytes, top: int = 3, similar: int = 8) -> Identification:
-        views = self.view_coordinates(data)
+        return self.answer(self.view_coordinates(data), top, similar)
+
+    def answer(self, views: np.ndarray, top: int = 3, similar: int = 8) -> Identification:
+        """The answer for a photo's (V, k) view coordinates: the scores of its views, the kNN of its first."""
         result = self.classifier.classify(views[:1])
         classes, scores, method = self.label_scores(views)
         return self._answer(result, views[0], classes, scores, method, top, similar)

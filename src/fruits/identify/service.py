@@ -31,7 +31,6 @@ from ..classify import (
     reference_mask,
 )
 from ..engines import (
-    DEFAULT_BATCH_SIZE,
     KerasPredictor,
     LiteRTPredictor,
     Predictor,
@@ -49,8 +48,17 @@ from .views import photo_views
 
 log = logging.getLogger(__name__)
 
-# Views of a photo looked at by identify (fruits.identify.views): measured by benchmarks/identify_levers.py.
-DEFAULT_VIEWS = 6
+# Views of a photo looked at by identify (fruits.identify.views): the whole square, the centre crop and one corner.
+# The smallest number that loses nothing measured (docs/identify.md, "How many views"): at 160 px, kind top-1 /
+# top-3 on the 111 shop Test photos 76.6% / 91.0% against 75.7% / 92.8% with six views, 95.4% / 99.6% against
+# 94.7% / 99.6% in cross-validation on the 1,142 shop Training photos, every photo with no fruit "not sure" (one
+# or two views let a plain wall through); and half the CPU of six (benchmarks/identify_cpu.py).
+DEFAULT_VIEWS = 3
+# Images per call of the LiteRT model: None, every view of a photo in one call. Measured at 160 px with three
+# views (benchmarks/identify_cpu.py, busy 2-core machine): 15.8-17.5 ms of model CPU per photo in one call of
+# three, 20.5 ms in calls of 2 + 1 (the interpreter re-plans its tensors whenever the call size changes) and
+# 20.8 ms in three calls of one.
+VIEWS_PER_CALL: int | None = None
 # "Not sure" below either: the photo is farther from the references than most references are from their
 # neighbours, or no kind gathers this share of the score. Chosen on generated non-fruit photos and the grocery
 # Training photos (never the Test photos the accuracy is measured on): see benchmarks/identify_levers.py.
@@ -154,10 +162,11 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
                 )
             payload = prepare_payload(engine, loaded, image_size)
         if engine == "litert":
-            # The six views in calls of 2 images, as `fruits run` featurizes (DEFAULT_BATCH_SIZE): XNNPACK's
-            # activations stay in cache. Measured on 30 grocery-store Test photos at 160 px, on a busy 2-core
-            # machine: 30.5 ms of CPU for the six views against 36.1 ms in one call of 6; features bit-identical.
-            model = _RunModel([LiteRTPredictor(payload, 1) for _ in range(count)], DEFAULT_BATCH_SIZE["litert"])
+            # One single-threaded interpreter per core: requests run side by side, each on one core. An
+            # interpreter of two threads costs more CPU for the same photo (29.4 against 25.2 ms a request at
+            # 160 px, three views, benchmarks/identify_cpu.py --threads 1 2: XNNPACK's threads wait for each
+            # other), and with 16 clients both cores are busy anyway.
+            model = _RunModel([LiteRTPredictor(payload, 1) for _ in range(count)], VIEWS_PER_CALL)
         else:
             # Batch size 1: a photo's views are never padded (the keras engine pads batches shorter than it).
             model = _RunModel([KerasPredictor(image_size, payload, count, 1)])

@@ -222,3 +222,47 @@ def test_the_identify_model_is_built_before_the_server_listens(synthetic_run, mo
     with TestClient(app) as client:  # runs the start-up, as uvicorn does before it listens
         assert identifier.ready
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_concurrent_uploads_to_a_real_server_get_the_sequential_answers(web_app, synthetic_photos):
+    """16 clients at once over a socket (uvicorn in a thread): every answer is the one the photo gets alone, and
+    the calls ran on the identify workers (one per core, first come first served), not the shared thread pool."""
+    import socket
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import uvicorn
+
+    from fruits.identify.service import default_threads
+    from fruits.web.routers.identify import identify_workers
+
+    photos = [p.read_bytes() for p in sorted(synthetic_photos.rglob("*.jpg"))[:4]]
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(web_app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def post(photo: bytes) -> dict:
+            response = httpx.post(base + "/api/identify", content=photo, headers={"content-type": "image/jpeg"},
+                                  timeout=60)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        sequential = [post(photo) for photo in photos]
+        with ThreadPoolExecutor(16) as pool:
+            concurrent = list(pool.map(post, photos * 4))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert concurrent == sequential * 4
+    workers = identify_workers()
+    assert workers._max_workers == default_threads()
+    assert {t.name.split("_")[0] for t in workers._threads} == {"fruits-identify"}

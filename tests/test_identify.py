@@ -383,13 +383,13 @@ def _shared_identifier(output: str) -> Identifier:
 # the 1,253 grocery photos, which carry the accuracy on shop photos) stays CI-sized; the full figures come from
 # benchmarks/identify_levers.py over a run of both whole sets.
 FRUITS360_PER_CLASS = 5
-# Floors just under what this test reached with the input-weighted classifier (kind top-1 56.8% = 63/111, top-3
-# 84.7% = 94/111; 7 min 54 s for the whole test on the busy 2-core machine), three photos of margin each, so a
-# regression fails. Here the studio input is the SMALLER one (570 photos against 1,142 grocery photos), so weighting
+# Floors just under what this test reached with the input-weighted classifier and identify's three views (kind
+# top-1 57.7% = 64/111, top-3 82.9% = 92/111; 6 min 20 s for the whole test on the busy 2-core machine; with six
+# views it was 56.8% / 84.7%), three photos of margin or more each, so a regression fails. Here the studio input is the SMALLER one (570 photos against 1,142 grocery photos), so weighting
 # each input the same lifts the studio photos: one photo fewer each than unweighted (57.7% / 85.6%), while on the
 # whole sets it lifts the shop photos (73.0% -> 75.7% / 91.9% -> 92.8%, docs/identify.md).
 KIND_TOP1_FLOOR = 0.54
-KIND_TOP3_FLOOR = 0.82
+KIND_TOP3_FLOOR = 0.80
 
 
 @pytest.fixture(scope="module")

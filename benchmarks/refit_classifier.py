@@ -25,6 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("dest")
     parser.add_argument("--weighting", choices=classifier.WEIGHTINGS, default=classifier.WEIGHTING)
     parser.add_argument("--regularisation", type=float, default=classifier.REGULARISATION)
+    parser.add_argument("--tolerance", type=float, default=classifier.TOLERANCE)
     args = parser.parse_args(argv)
 
     from fruits.run_output import open_run_output
@@ -37,7 +38,8 @@ def main(argv=None) -> int:
         info = classifier.fit_classifier(spark, Path(args.output).resolve().joinpath("pca").as_uri(),
                                          Path(args.dest).resolve().as_uri(), HadoopFS(spark),
                                          inputs=run.manifest.input_uris, weighting=args.weighting,
-                                         regularisation=args.regularisation)
+                                         regularisation=args.regularisation,
+                                         tolerance=args.tolerance)
     finally:
         spark.stop()
     print(json.dumps(info.__dict__ if info else None))

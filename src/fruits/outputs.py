@@ -110,6 +110,7 @@ class ClassifierInfo:
     # "none": every reference photo weighs the same; "input": every input the same (fruits.spark.classifier).
     weighting: str = "none"
     references_per_input: dict[str, int] = field(default_factory=dict)  # with "input": what was balanced
+    tolerance: float = 1e-6  # L-BFGS's convergence tolerance (the value before it was recorded)
 
 
 @dataclass(frozen=True)

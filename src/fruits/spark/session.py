@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 
 log = logging.getLogger(__name__)
@@ -13,6 +14,19 @@ log = logging.getLogger(__name__)
 
 def _log4j_file() -> str:
     return str(resources.files("fruits.spark").joinpath("log4j2.properties"))
+
+
+@contextmanager
+def _local_jvm_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in the environment the local JVM is launched with (pyspark copies os.environ when it starts the
+    gateway), unless already set; this process's own environment is restored afterwards."""
+    added = {key: value for key, value in values.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def under_spark_submit() -> bool:
@@ -61,7 +75,13 @@ def build_spark_session(
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    # On a cluster Spark gives each executor OMP_NUM_THREADS = spark.task.cpus (SPARK-41188), so that native BLAS
+    # (OpenBLAS: the classifier's L-BFGS, the PCA) runs one thread per task. In local mode the executors live in
+    # this driver's JVM, launched with our environment: without the same setting, each of the concurrent tasks
+    # starts one OpenBLAS thread per core and they fight for the cores.
+    jvm_env = {"OMP_NUM_THREADS": settings.get("spark.task.cpus", "1")} if local else {}
+    with _local_jvm_environment(jvm_env):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -1,0 +1,32 @@
+"""The Spark session: what the local JVM is launched with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from fruits.spark import session as spark_session
+
+
+def test_the_local_jvm_runs_native_blas_one_thread_per_task_and_the_driver_keeps_its_environment(spark):
+    # The JVM of local mode holds the executors: as on a cluster (SPARK-41188), OpenBLAS gets one thread per task.
+    pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    environ = Path(f"/proc/{pid}/environ")
+    if not environ.exists():
+        pytest.skip("no /proc on this system")
+    variables = dict(entry.split("=", 1) for entry in environ.read_text(errors="replace").split("\0") if "=" in entry)
+    assert variables.get("OMP_NUM_THREADS") == spark.conf.get("spark.task.cpus", "1")
+    assert "OMP_NUM_THREADS" not in os.environ or os.environ["OMP_NUM_THREADS"] == variables["OMP_NUM_THREADS"]
+
+
+@pytest.mark.parametrize("before", [None, "4"], ids=["unset", "set-by-the-user"])
+def test_the_jvm_environment_is_added_only_where_unset_and_removed_afterwards(monkeypatch, before):
+    if before is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", before)
+    with spark_session._local_jvm_environment({"OMP_NUM_THREADS": "1"}):
+        assert os.environ["OMP_NUM_THREADS"] == (before or "1")
+    assert os.environ.get("OMP_NUM_THREADS") == before

@@ -9,96 +9,136 @@ backbone), each step's Spark jobs tagged with the step's name (read back from Sp
 PYTHONPATH pointing at two versions of the code, back to back, to compare them; `--prof` adds the driver's
 cProfile. Job, stage and task counts do not depend on the machine's load; seconds do.
 """
-import cProfile, datetime as dt, functools, json, os, pstats, shutil, sys, time, urllib.request
+
+from __future__ import annotations
+
+import cProfile
+import datetime as dt
+import functools
+import json
+import os
+import pstats
+import shutil
+import sys
+import time
+import urllib.request
 from pathlib import Path
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-from fruits.config import RunConfig
-from fruits.spark import incremental, stages, steps
-from fruits.spark.job import run_pipeline
-from fruits.spark.session import build_spark_session
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT.parent / "shared" / "data" / "fruits-360-114"
 WEIGHTS = str(ROOT.parent / "shared" / "models" / "mobilenet_v2_backbone_160.weights.h5")
-work = Path(sys.argv[1]); n_first, n_later = int(sys.argv[2]), int(sys.argv[3])
-label = sys.argv[4] if len(sys.argv) > 4 else "run"
-classes = sorted(p.name for p in (IMAGES / "Training").iterdir())
-photos, out = work / "photos", work / "out"
-spark = build_spark_session("local[2]", "prof")
-sc = spark.sparkContext
-spark.range(1).write.format("noop").mode("overwrite").save()
-def copy(names):
+# The steps whose Spark jobs are tagged: (module, function).
+STEPS = (("stages", "prepare"), ("incremental", "plan"), ("incremental", "featurize_to_output"),
+         ("incremental", "write"), ("steps", "write"), ("stages", "fit"), ("stages", "project"),
+         ("stages", "classify"), ("incremental", "commit"))
+
+
+def copy_classes(photos: Path, names: list[str]) -> None:
     for split in ("Training", "Test"):
-        for n in names:
-            shutil.copytree(IMAGES / split / n, photos / split / n, dirs_exist_ok=True)
-if not (out / "manifest.json").exists():
-    shutil.rmtree(work, ignore_errors=True)
-    copy(classes[:n_first])
-    run_pipeline(RunConfig(inputs=(str(photos),), output=str(out), weights=WEIGHTS, image_size=224), spark)
-    shutil.copytree(out, work / "out0")
-    copy(classes[n_first:n_first + n_later])
-else:
-    shutil.rmtree(out); shutil.copytree(work / "out0", out)
-walls = []
-def wrap(module, name, tag=None):
-    original = getattr(module, name)
-    @functools.wraps(original)
-    def wrapped(*a, **k):
-        what = tag or name
-        if name == "write":
-            what = "write " + a[2].rstrip("/").split("/")[-1]
-        prev = sc.getLocalProperty("spark.job.description")
-        sc.setJobDescription(what)
-        t0 = time.monotonic()
-        try:
-            return original(*a, **k)
-        finally:
-            walls.append((what, time.monotonic() - t0))
-            sc.setJobDescription(prev)
-    setattr(module, name, wrapped)
-wrap(incremental, "plan"); wrap(incremental, "write"); wrap(steps, "write")
-wrap(incremental, "featurize_to_output"); wrap(stages, "fit"); wrap(stages, "project"); wrap(stages, "classify")
-wrap(incremental, "commit"); wrap(stages, "prepare")
-tracker = sc.statusTracker()
-before = max(tracker.getJobIdsForGroup(None) or [0])
-prof = cProfile.Profile()
-t0 = time.perf_counter()
-prof.enable()
-m = run_pipeline(RunConfig(inputs=(str(photos),), output=str(out), weights=WEIGHTS, image_size=224, incremental="on"), spark)
-prof.disable()
-total = time.perf_counter() - t0
-after = max(tracker.getJobIdsForGroup(None) or [0])
-jobs = []
-for i in range(before + 1, after + 1):
-    try:
-        with urllib.request.urlopen(f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/jobs/{i}") as r:
-            jobs.append(json.loads(r.read()))
-    except Exception as e:
-        print("job", i, e)
-def secs(j):
-    p = lambda t: dt.datetime.strptime(t.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
-    return (p(j["completionTime"]) - p(j["submissionTime"])).total_seconds() if j.get("completionTime") else float("nan")
-print(f"== {label}: total {total:.1f}s load {os.getloadavg()[0]:.1f} inc={m.incremental.reused}/{m.incremental.new}")
-print("timings", m.timings_s)
-print("walls", [(w, round(s, 2)) for w, s in walls])
-print(f"{len(jobs)} jobs, {sum(j['numTasks'] for j in jobs)} tasks, {sum(len(j['stageIds']) for j in jobs)} stages")
-per = {}
-for j in jobs:
-    d = j.get("description") or "-"
-    for sid in j["stageIds"]:
-        try:
-            with urllib.request.urlopen(f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages/{sid}") as r:
-                for st in json.loads(r.read()):
-                    if st["status"] != "COMPLETE": continue
-                    a = per.setdefault(d, [0, 0.0, 0.0, 0, 0])
-                    a[0] += 1; a[1] += st["executorRunTime"] / 1e3; a[2] += st["executorCpuTime"] / 1e9
-                    a[3] += st["inputBytes"]; a[4] += st["numCompleteTasks"]
-        except Exception as e:
-            pass
-print("| step | stages run | tasks | executor run s | executor JVM CPU s | input MB |")
-for d, (n, run, cpu, inb, t) in per.items():
-    print(f"| {d} | {n} | {t} | {run:.2f} | {cpu:.2f} | {inb/1e6:.1f} |")
-for j in sorted(jobs, key=lambda j: j["jobId"]):
-    print(f"  {j['jobId']:4d} {j['numTasks']:4d}t {len(j['stageIds'])}st {j.get('numSkippedStages',0)}sk {secs(j):6.2f}s  {(j.get('description') or '-')[:30]:30s} {j['name'][:60]}")
-pstats.Stats(prof).sort_stats("cumulative").print_stats(35) if "--prof" in sys.argv else None
-spark.stop()
+        for name in names:
+            shutil.copytree(IMAGES / split / name, photos / split / name, dirs_exist_ok=True)
+
+
+def tag_jobs(spark, walls: list) -> None:
+    """Every Spark job a step starts gets the step's name as its description (a write: the folder written)."""
+    from fruits.spark import incremental, stages, steps
+
+    modules = {"incremental": incremental, "stages": stages, "steps": steps}
+    context = spark.sparkContext
+    for module_name, name in STEPS:
+        module = modules[module_name]
+        original = getattr(module, name)
+
+        def tagged(*args, original=original, name=name, **kwargs):
+            what = f"write {args[2].rstrip('/').split('/')[-1]}" if name == "write" else name
+            before = context.getLocalProperty("spark.job.description")
+            context.setJobDescription(what)
+            started = time.monotonic()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                walls.append((what, round(time.monotonic() - started, 2)))
+                context.setJobDescription(before)
+
+        setattr(module, name, functools.wraps(original)(tagged))
+
+
+def rest(spark, path: str):
+    context = spark.sparkContext
+    with urllib.request.urlopen(f"{context.uiWebUrl}/api/v1/applications/{context.applicationId}/{path}") as answer:
+        return json.loads(answer.read())
+
+
+def job_seconds(job) -> float:
+    def parse(text):
+        return dt.datetime.strptime(text.replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+
+    if not job.get("completionTime"):
+        return float("nan")
+    return (parse(job["completionTime"]) - parse(job["submissionTime"])).total_seconds()
+
+
+def main() -> None:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from fruits.config import RunConfig
+    from fruits.spark.job import run_pipeline
+    from fruits.spark.session import build_spark_session
+
+    work, n_first, n_later = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    label = sys.argv[4] if len(sys.argv) > 4 and not sys.argv[4].startswith("--") else "run"
+    classes = sorted(path.name for path in (IMAGES / "Training").iterdir())
+    photos, output = work / "photos", work / "out"
+    spark = build_spark_session("local[2]", "fruits incremental jobs")
+    spark.range(1).write.format("noop").mode("overwrite").save()  # the JVM's first job, not counted
+    if not (work / "out0" / "manifest.json").exists():
+        shutil.rmtree(work, ignore_errors=True)
+        copy_classes(photos, classes[:n_first])
+        run_pipeline(RunConfig(inputs=(str(photos),), output=str(output), weights=WEIGHTS, image_size=224), spark)
+        shutil.copytree(output, work / "out0")
+        copy_classes(photos, classes[n_first:n_first + n_later])
+    else:
+        shutil.rmtree(output, ignore_errors=True)
+        shutil.copytree(work / "out0", output)
+    walls: list = []
+    tag_jobs(spark, walls)
+    tracker = spark.sparkContext.statusTracker()
+    first_job = max(tracker.getJobIdsForGroup(None) or [0]) + 1
+    profile = cProfile.Profile()
+    started = time.perf_counter()
+    profile.enable()
+    manifest = run_pipeline(RunConfig(inputs=(str(photos),), output=str(output), weights=WEIGHTS, image_size=224,
+                                      incremental="on"), spark)
+    profile.disable()
+    seconds = time.perf_counter() - started
+    jobs = [rest(spark, f"jobs/{i}") for i in range(first_job, max(tracker.getJobIdsForGroup(None)) + 1)]
+    reuse = manifest.incremental
+    print(f"== {label}: {seconds:.1f} s, load average {os.getloadavg()[0]:.1f}, reused {reuse.reused}, "
+          f"new {reuse.new}")
+    print("timings_s", manifest.timings_s)
+    print("step walls", walls)
+    print(f"{len(jobs)} Spark jobs, {sum(len(job['stageIds']) for job in jobs)} stages, "
+          f"{sum(job['numTasks'] for job in jobs)} tasks")
+    per_step: dict[str, list] = {}
+    for job in jobs:
+        totals = per_step.setdefault(job.get("description") or "-", [0, 0, 0.0, 0.0])
+        for stage_id in job["stageIds"]:
+            for stage in rest(spark, f"stages/{stage_id}"):
+                if stage["status"] == "COMPLETE":  # skipped stages (a shuffle reused) did not run
+                    totals[0] += 1
+                    totals[1] += stage["numCompleteTasks"]
+                    totals[2] += stage["executorRunTime"] / 1e3
+                    totals[3] += stage["executorCpuTime"] / 1e9
+    print("| step | stages run | tasks | executor run s | executor JVM CPU s |\n| --- | ---: | ---: | ---: | ---: |")
+    for step, (n_stages, n_tasks, run, cpu) in per_step.items():
+        print(f"| {step} | {n_stages} | {n_tasks} | {run:.2f} | {cpu:.2f} |")
+    for job in jobs:
+        print(f"  job {job['jobId']}: {job['numTasks']} tasks, {len(job['stageIds'])} stages "
+              f"({job.get('numSkippedStages', 0)} skipped), {job_seconds(job):.2f} s, "
+              f"{job.get('description') or '-'}: {job['name'][:60]}")
+    if "--prof" in sys.argv:
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(35)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

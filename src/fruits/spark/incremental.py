@@ -23,8 +23,9 @@ neither, so an unchanged photo that became unreadable keeps its features until i
 (full) run re-reads everything.
 
 Only the photos to featurize reach the driver (their paths; Spark's own listing holds every file status there
-anyway), never the whole listing: the classification, the counts and the copy of the reused features run on the
-executors.
+anyway), never the whole listing: the classification and the counts run on the executors, in one Spark action.
+The reused features are the previous run's Parquet files hard-linked as they are when nothing was changed or
+removed and OUTPUT is local, else rows copied by the executors (`add_reused_features`).
 
 Atomicity
 ---------

@@ -164,8 +164,13 @@ def previous_run(base_run, tmp_path):
     return output
 
 
+def part_files(folder) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.glob("part-*")}
+
+
 def test_an_unchanged_folder_reuses_everything(synthetic_photos, previous_run, capsys):
     before = features_by_path(previous_run)
+    files_before = part_files(previous_run / "features")
     code, out, _ = run_cli(capsys, "run", str(synthetic_photos), str(previous_run), "--incremental",
                            "--weights", "random:0", "--image-size", "64", "--k", "4")
     assert code == 0
@@ -175,6 +180,10 @@ def test_an_unchanged_folder_reuses_everything(synthetic_photos, previous_run, c
     after = features_by_path(previous_run)
     assert {path: vector.tobytes() for path, vector in after.items()} == {
         path: vector.tobytes() for path, vector in before.items()}
+    # Nothing changed or removed: the previous Parquet files are taken as they are (same names, same bytes),
+    # not decoded and written again by a Spark job.
+    files_after = part_files(previous_run / "features")
+    assert files_before and files_after.items() >= files_before.items()
 
 
 def _delete_features(output):

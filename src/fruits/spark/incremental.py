@@ -23,8 +23,9 @@ neither, so an unchanged photo that became unreadable keeps its features until i
 (full) run re-reads everything.
 
 Only the photos to featurize reach the driver (their paths; Spark's own listing holds every file status there
-anyway), never the whole listing: the classification, the counts and the copy of the reused features run on the
-executors.
+anyway), never the whole listing: the classification and the counts run on the executors, in one Spark action.
+The reused features are the previous run's Parquet files hard-linked as they are when nothing was changed or
+removed and OUTPUT is local, else rows copied by the executors (`add_reused_features`).
 
 Atomicity
 ---------
@@ -41,7 +42,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import shutil
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -56,12 +59,13 @@ from .featurize import FeaturizeCounters
 from .hadoop_fs import HadoopFS
 from .progress import Progress
 from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
-    check_inputs, configure_session, write, write_manifest
+    check_inputs, configure_session, FEATURES_SCHEMA, read_features, write, write_manifest
 
 log = logging.getLogger("fruits")
 
 # Per photo of a run: path, length (bytes), modification_time (timestamp); what the next run compares with.
 LISTING = outputs.LISTING
+LISTING_SCHEMA = "path string, length long, modification_time timestamp"
 # Where an incremental run writes its outputs before the swap (a leading "_": Spark readers skip it).
 STAGING = "_incremental"
 # The folders an incremental run writes and swaps in.
@@ -221,8 +225,13 @@ class Plan:
 
 
 def plan(spark, discovered: Discovered, previous: Previous) -> Plan:
-    """Join the new listing with the previous run's listing/ and features/ (in Spark)."""
+    """Join the new listing with the previous run's listing/ and features/ (in Spark).
+
+    One Spark action: the paths to featurize are collected while Spark's observed metrics count every
+    (INPUT, status) pair on the way (a groupBy count was a shuffle and a job of its own, and with adaptive
+    execution several). The previous folders are read with their known schemas (inferring one is a job)."""
     from pyspark import StorageLevel
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
     t0 = time.monotonic()
@@ -230,9 +239,9 @@ def plan(spark, discovered: Discovered, previous: Previous) -> Plan:
     listed = frames[0]
     for frame in frames[1:]:
         listed = listed.unionByName(frame)
-    before = spark.read.parquet(join(previous.output_uri, LISTING)).select(
+    before = spark.read.schema(LISTING_SCHEMA).parquet(join(previous.output_uri, LISTING)).select(
         "path", F.col("length").alias("length_before"), F.col("modification_time").alias("time_before"))
-    featured = (spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).select("path")
+    featured = (read_features(spark, join(previous.output_uri, outputs.FEATURES)).select("path")
                 .withColumn("had_features", F.lit(True)))
     known = before.join(featured, "path", "left").withColumn("known", F.lit(True))
     same = (F.col("length").eqNullSafe(F.col("length_before"))
@@ -246,13 +255,21 @@ def plan(spark, discovered: Discovered, previous: Previous) -> Plan:
         "path", "length", "modification_time", "input",
         F.when(F.col("listed").isNull(), REMOVED).otherwise(status).alias("status"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    by_input = {(row["input"], row["status"]): int(row["count"])
-                for row in classified.groupBy("input", "status").count().collect()}
-    counts = {name: 0 for name in (REUSED, NEW, CHANGED, RETRIED, REMOVED)}
-    for (_, name), count in by_input.items():
-        counts[name] += count
-    todo = classified.filter(F.col("status").isin(NEW, CHANGED, RETRIED)).select("input", "path")
-    return Plan(classified, counts, by_input, [(row["input"], row["path"]) for row in todo.collect()],
+    listed_statuses = (REUSED, NEW, CHANGED, RETRIED)
+    pairs = [(i, name) for i in range(len(discovered.files)) for name in listed_statuses]
+    counted = Observation("plan")
+    metrics = [F.sum(F.when((F.col("input") == i) & (F.col("status") == name), 1).otherwise(0)).alias(f"{i}:{name}")
+               for i, name in pairs]
+    metrics.append(F.sum(F.when(F.col("status") == REMOVED, 1).otherwise(0)).alias(REMOVED))
+    todo = (classified.observe(counted, *metrics)
+            .filter(F.col("status").isin(NEW, CHANGED, RETRIED)).select("input", "path").collect())
+    observed = counted.get
+    by_input = {(i, name): int(observed[f"{i}:{name}"] or 0) for i, name in pairs}
+    by_input = {key: count for key, count in by_input.items() if count}
+    counts = {name: sum(count for (_, status_), count in by_input.items() if status_ == name)
+              for name in listed_statuses}
+    counts[REMOVED] = int(observed[REMOVED] or 0)
+    return Plan(classified, counts, by_input, [(row["input"], row["path"]) for row in todo],
                 time.monotonic() - t0)
 
 
@@ -301,14 +318,13 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
         per_todo = done.per_input
         counters = done.counters
     else:  # nothing to featurize: empty features/ and errors/ with their schemas, the reused rows follow
-        empty = spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).limit(0)
-        write(empty.select("path", "label", "split", "features").write.mode("overwrite"), "parquet",
-              uris[outputs.FEATURES])
+        empty = spark.createDataFrame([], FEATURES_SCHEMA)
+        write(empty.write.mode("overwrite"), "parquet", uris[outputs.FEATURES])
         write(spark.createDataFrame([], "path string, reason string").write.mode("overwrite"), "parquet",
               uris[outputs.ERRORS])
         per_todo = tuple(outputs.InputCounts(uri, 0, 0, 0, 0) for uri in discovered.input_uris)
         counters = FeaturizeCounters(spark).as_dict()  # all zero: the CNN saw no photo
-    write(reused_features(spark, previous, the_plan).write.mode("append"), "parquet", uris[outputs.FEATURES])
+    add_reused_features(spark, previous, the_plan, uris[outputs.FEATURES])
     # Listed but never yielded by the scan of the listing (empty files, ...): one error row per INPUT, as a
     # full run writes.
     per_input, skipped_rows = [], []
@@ -344,6 +360,39 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
     return stages.Featurized(result, time.monotonic() - t0), info, the_plan.seconds
 
 
+def add_reused_features(spark, previous: Previous, the_plan: Plan, features_uri: str) -> None:
+    """Add the reused rows to the staged features/: when no photo of the previous run was changed or removed,
+    every row of its features/ is reused, so on a local OUTPUT its Parquet files are linked in as they are
+    (a hard link, or a copy of the bytes across devices): no Spark job decodes and re-encodes them. Parquet
+    files are never rewritten in place, so the previous run keeps its files whole until the swap. Otherwise
+    (and on S3 or HDFS, where a copy would stream through the driver) Spark copies the rows."""
+    gone = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
+    previous_features = join(previous.output_uri, outputs.FEATURES)
+    if not gone and is_local(previous_features) and is_local(features_uri):
+        link_files(local_path(previous_features), local_path(features_uri))
+        return
+    write(reused_features(spark, previous, the_plan).write.mode("append"), "parquet", features_uri)
+
+
+def _is_data_file(name: str) -> bool:
+    """A Parquet part file Spark wrote, or the checksum beside it (`.part-....crc`); not _SUCCESS."""
+    return name.startswith("part-") or (name.startswith(".part-") and name.endswith(".crc"))
+
+
+def link_files(source: str, target: str) -> None:
+    """Hard-link (else copy) the part files of the local folder `source` into the folder `target`. Spark
+    names every part file with its write's unique id, so none collides with the ones already in `target`."""
+    os.makedirs(target, exist_ok=True)
+    for name in sorted(filter(_is_data_file, os.listdir(source))):
+        destination = os.path.join(target, name)
+        if os.path.lexists(destination):
+            raise PipelineError(f"cannot add the reused features: {destination} exists already")
+        try:
+            os.link(os.path.join(source, name), destination)
+        except OSError:  # another device, or a file system without hard links
+            shutil.copyfile(os.path.join(source, name), destination)
+
+
 def reused_features(spark, previous: Previous, the_plan: Plan):
     """The previous run's feature rows of the reused photos, unchanged (the bytes of the floats are copied).
 
@@ -355,8 +404,7 @@ def reused_features(spark, previous: Previous, the_plan: Plan):
     two for 13,000 rows), and the PCA and the projection that read features/ next then ran on one core."""
     from pyspark.sql import functions as F
 
-    features = spark.read.parquet(join(previous.output_uri, outputs.FEATURES)).select(
-        "path", "label", "split", "features")
+    features = read_features(spark, join(previous.output_uri, outputs.FEATURES))
     gone = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
     if not gone:
         return features

@@ -123,7 +123,8 @@ def _recorded_requests(endpoint: str, folder: Path, monkeypatch):
 
 
 def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
-        s3a_jars, aws, boto, spark, shared_weights, tmp_path, monkeypatch):  # noqa: F811 - s3a_jars is the imported fixture (skips first)
+        s3a_jars, aws, boto, spark, shared_weights, tmp_path,  # noqa: F811 - s3a_jars: the imported fixture
+        monkeypatch):  # (first: it skips outside pyspark 3.5)
     from fruits.sample import generate_sample
 
     s3 = boto("s3")

@@ -11,14 +11,16 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "fruits_pipeline.
 
 
 @pytest.mark.slow
-def test_notebook_executes_and_writes_a_complete_output(synthetic_photos, tmp_path):
+def test_notebook_executes_and_writes_a_complete_output(synthetic_photos, shared_weights, tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     # The saved notebook may keep the parameters of the run that made its outputs (`make notebook` with --set).
     notebook.cells = [cell for cell in notebook.cells if "injected-parameters" not in cell.metadata.get("tags", [])]
     index = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
-    # Injected after the parameter cell, the way papermill does it.
+    # Injected after the parameter cell, the way papermill does it. The weights file, as the notebook's default,
+    # rather than random weights: with its LiteRT model cached the kernel imports no TensorFlow.
     overrides = (f"INPUT = {str(synthetic_photos)!r}\nOUTPUT = {str(tmp_path / 'out')!r}\n"
-                 f"WEIGHTS = 'random:1'\nIMAGE_SIZE = 64\nMASTER = 'local[2]'\nFIGURES_DIR = {str(tmp_path)!r}\n")
+                 f"WEIGHTS = {str(shared_weights)!r}\nIMAGE_SIZE = 64\nMASTER = 'local[2]'\n"
+                 f"FIGURES_DIR = {str(tmp_path)!r}\n")
     notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(overrides))
     NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
                    ).execute()

@@ -56,11 +56,12 @@ def test_run_through_the_cli_on_the_shared_session(capsys, spark, synthetic_phot
     ],
     ids=["missing-input", "unwritable-output"],
 )
-def test_user_errors_show_no_java_stack_trace(tmp_path, synthetic_photos, make_args, message):
-    """A real `fruits` process: what the user sees on the terminal."""
+def test_user_errors_show_no_java_stack_trace(tmp_path, synthetic_photos, shared_weights, make_args, message):
+    """A real `fruits` process: what the user sees on the terminal. (A weights file: with its digest cached the
+    process loads no TensorFlow, which random weights cost it while Spark lists INPUT.)"""
     args = make_args(tmp_path, synthetic_photos)
     process = subprocess.run(
-        [sys.executable, "-m", "fruits", "-q", "run", *args, "--weights", "random:1", "--image-size", "32"],
+        [sys.executable, "-m", "fruits", "-q", "run", *args, "--weights", str(shared_weights), "--image-size", "32"],
         capture_output=True, text=True, timeout=300,
     )
     assert process.returncode == 2, process.stderr

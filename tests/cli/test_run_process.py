@@ -13,7 +13,14 @@ import pytest
 
 from tests.conftest import run_cli
 
-FAST = ["--weights", "random:1", "--image-size", "32", "--k", "2"]
+FAST = ["--image-size", "32", "--k", "2"]
+
+
+@pytest.fixture(scope="module")
+def fast(shared_weights) -> list[str]:
+    """A weights file rather than random weights: a `fruits` process then loads no TensorFlow on the driver once
+    the file's digest and LiteRT conversion are cached (random weights cost it 12 CPU seconds of import and build)."""
+    return ["--weights", str(shared_weights), *FAST]
 
 
 def fruits(*args, **popen):
@@ -22,9 +29,9 @@ def fruits(*args, **popen):
 
 
 @pytest.mark.slow
-def test_the_terminal_shows_our_lines_and_the_logs_go_to_the_output(synthetic_photos, tmp_path):
+def test_the_terminal_shows_our_lines_and_the_logs_go_to_the_output(synthetic_photos, fast, tmp_path):
     output = tmp_path / "out"
-    process = fruits("run", str(synthetic_photos), str(output), *FAST)
+    process = fruits("run", str(synthetic_photos), str(output), *fast)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
     lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip()]
@@ -43,9 +50,9 @@ def test_the_terminal_shows_our_lines_and_the_logs_go_to_the_output(synthetic_ph
 
 @pytest.mark.slow
 def test_killed_run_leaves_no_manifest_and_a_second_run_is_refused_then_a_rerun_succeeds(
-        capsys, spark, synthetic_photos, tmp_path):
+        capsys, spark, synthetic_photos, fast, tmp_path):
     output = tmp_path / "out"
-    first = fruits("run", str(synthetic_photos), str(output), *FAST)
+    first = fruits("run", str(synthetic_photos), str(output), *fast)
     lock = output / "_fruits_lock"
     deadline = time.monotonic() + 300
     while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -55,7 +62,7 @@ def test_killed_run_leaves_no_manifest_and_a_second_run_is_refused_then_a_rerun_
     assert holder["pid"] == first.pid
 
     # A second run into the same OUTPUT while the first holds it: exit 2, naming the holder.
-    code, _, err = run_cli(capsys, "run", str(synthetic_photos), str(output), *FAST)
+    code, _, err = run_cli(capsys, "run", str(synthetic_photos), str(output), *fast)
     assert code == 2 and f"pid {first.pid}" in err and "another fruits run" in err, err
 
     while not (output / "features").exists() and first.poll() is None and time.monotonic() < deadline:
@@ -66,13 +73,13 @@ def test_killed_run_leaves_no_manifest_and_a_second_run_is_refused_then_a_rerun_
     assert not (output / "manifest.json").exists()
     assert lock.exists()  # left behind by the killed run: stale
 
-    code, out, err = run_cli(capsys, "run", str(synthetic_photos), str(output), *FAST)
+    code, out, err = run_cli(capsys, "run", str(synthetic_photos), str(output), *fast)
     assert code == 0, err
     assert (output / "manifest.json").exists() and not lock.exists()
 
 
 def test_nested_inputs_exit_2_before_spark_starts(capsys, synthetic_photos, tmp_path):
     code, _, err = run_cli(capsys, "run", str(synthetic_photos), str(synthetic_photos / "Training"),
-                           str(tmp_path / "out"), *FAST)
+                           str(tmp_path / "out"), "--weights", "random:1", *FAST)
     assert code == 2 and "inside INPUT" in err
     assert not (tmp_path / "out").exists()

@@ -75,7 +75,7 @@ def _wait_until_serving(process: subprocess.Popen, url: str, seconds: float) -> 
     pytest.fail(f"fruits serve did not answer {url} within {seconds:.0f} s")
 
 
-def test_fruits_run_on_s3a_then_fruits_serve_on_s3(aws, boto, s3a_jars, tmp_path):
+def test_fruits_run_on_s3a_then_fruits_serve_on_s3(aws, boto, s3a_jars, shared_weights, tmp_path):
     from fruits.sample import generate_sample
 
     photos = tmp_path / "photos"
@@ -91,7 +91,7 @@ def test_fruits_run_on_s3a_then_fruits_serve_on_s3(aws, boto, s3a_jars, tmp_path
 
     run = subprocess.run(
         [sys.executable, "-m", "fruits", "run", f"s3a://{BUCKET}/data/photos", f"s3a://{BUCKET}/out/run1",
-         "--s3a", "--master", "local[2]", "--weights", "random:0", "--image-size", "96", "--k", "4"],
+         "--s3a", "--master", "local[2]", "--weights", str(shared_weights), "--image-size", "96", "--k", "4"],
         env=env, capture_output=True, text=True, cwd=tmp_path, timeout=900)
 
     assert run.returncode == 0, run.stderr[-4000:]

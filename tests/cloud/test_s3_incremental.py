@@ -25,6 +25,8 @@ import pandas as pd
 import pytest
 
 from fruits.cloud.s3a import S3A_JARS_ENV
+from tests.conftest import run_fixture_pipeline
+from tests.spark.test_incremental import features_by_path
 
 from .conftest import REGION
 from .test_s3_end_to_end import s3a_jars  # noqa: F401 - the fixture: pyspark 3.5 and FRUITS_S3A_JARS, else skip
@@ -32,7 +34,9 @@ from .test_s3_end_to_end import s3a_jars  # noqa: F401 - the fixture: pyspark 3.
 pytestmark = pytest.mark.slow
 
 BUCKET = "fruits-s3a-incremental"
-FAST = ["--s3a", "--master", "local[2]", "--weights", "random:0", "--image-size", "64", "--k", "4"]
+# A weights file, not random weights: with its digest and LiteRT conversion cached, a `fruits` process loads no
+# TensorFlow on the driver (random weights cost 12 CPU seconds of import and model build per process).
+FAST = ["--s3a", "--master", "local[2]", "--image-size", "64", "--k", "4"]
 
 
 def _upload(s3, folder: Path, prefix: str) -> list[str]:
@@ -68,9 +72,9 @@ def _features(s3, output: str, folder: Path) -> dict[str, np.ndarray]:
     return {path: np.asarray(vector, dtype=np.float32) for path, vector in zip(table["path"], table["features"])}
 
 
-def _run(env: dict, cwd: Path, *argv: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "fruits", "run", *argv, *FAST], env=env, capture_output=True,
-                          text=True, cwd=cwd, timeout=900)
+def _run(env: dict, cwd: Path, weights: Path, *argv: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "fruits", "run", *argv, "--weights", str(weights), *FAST], env=env,
+                          capture_output=True, text=True, cwd=cwd, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout
 
@@ -119,7 +123,8 @@ def _recorded_requests(endpoint: str, folder: Path, monkeypatch):
 
 
 def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
-        s3a_jars, aws, boto, tmp_path, monkeypatch):  # noqa: F811 - s3a_jars is the imported fixture (skips first)
+        s3a_jars, aws, boto, spark, shared_weights, tmp_path,  # noqa: F811 - s3a_jars: the imported fixture
+        monkeypatch):  # (first: it skips outside pyspark 3.5)
     from fruits.sample import generate_sample
 
     s3 = boto("s3")
@@ -135,7 +140,7 @@ def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
     inputs = [f"s3a://{BUCKET}/data/a", f"s3a://{BUCKET}/data/b"]
     output = f"s3a://{BUCKET}/out/run"
 
-    _run(env, tmp_path, *inputs, output)
+    _run(env, tmp_path, shared_weights, *inputs, output)
     first = _features(s3, "out/run", tmp_path / "first")
     assert len(first) == len(first_keys) == 25
 
@@ -149,7 +154,7 @@ def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
     assert s3.head_object(Bucket=BUCKET, Key=changed)["ContentLength"] == size
 
     with _recorded_requests(aws, tmp_path, monkeypatch) as requests:
-        out = _run(env, tmp_path, *inputs, output, "--incremental")
+        out = _run(env, tmp_path, shared_weights, *inputs, output, "--incremental")
     assert "incremental: 23 reused, 5 new, 1 changed, 0 retried, 1 removed" in out, out
 
     manifest = _manifest(s3, "out/run")
@@ -178,12 +183,22 @@ def test_incremental_run_on_s3a_reuses_features_and_reads_only_what_changed(
     listed = {prefix for _, _, prefix in requests if prefix is not None}
     assert listed and all(prefix.startswith(("data/", "out/")) for prefix in listed), sorted(listed)
 
-    # The new and changed photos got what a full run of the final INPUTs gives them.
-    _run(env, tmp_path, *inputs, f"s3a://{BUCKET}/out/full")
-    full = _features(s3, "out/full", tmp_path / "full")
-    full_manifest = _manifest(s3, "out/full")
-    assert set(full) == set(after)
-    assert manifest["inputs"] == full_manifest["inputs"]
+    # The new and changed photos got what a full run of the final INPUTs gives them. That full run reads the
+    # bucket's photos, byte for byte, from a local copy, on the tests' Spark session: what S3A brings is proved
+    # above, and a third `fruits run` process (a JVM, S3A and cold Python workers) cost two minutes.
+    bucket = tmp_path / "bucket"
+    for key in _keys(s3, "data/"):
+        (bucket / key).parent.mkdir(parents=True, exist_ok=True)
+        (bucket / key).write_bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    run_fixture_pipeline(spark, [bucket / "data" / "a", bucket / "data" / "b"], tmp_path / "full",
+                         weights=str(shared_weights), image_size=64, k=4)  # FAST's
+    full_manifest = json.loads((tmp_path / "full" / "manifest.json").read_text())
+    key_of = {uri(key): key for key in _keys(s3, "data/")}
+    full = {path.split(f"{bucket}/", 1)[1]: vector for path, vector in features_by_path(tmp_path / "full").items()}
+    assert set(full) == {key_of[path] for path in after}
+    assert [entry["uri"] for entry in manifest["inputs"]] == inputs
+    assert [{**entry, "uri": None} for entry in manifest["inputs"]] == [
+        {**entry, "uri": None} for entry in full_manifest["inputs"]]  # the same counts, input by input
     for path in set(after) - reused:
-        np.testing.assert_allclose(after[path], full[path], rtol=0, atol=1e-5, err_msg=path)
+        np.testing.assert_allclose(after[path], full[key_of[path]], rtol=0, atol=1e-5, err_msg=path)
     np.testing.assert_allclose(manifest["cumulative_variance"], full_manifest["cumulative_variance"], rtol=1e-6)

@@ -62,14 +62,14 @@ def hostile_photos(tmp_path_factory, synthetic_photos):
 
 
 @pytest.fixture(scope="module")
-def hostile_run(hostile_photos, tmp_path_factory):
+def hostile_run(hostile_photos, shared_weights, tmp_path_factory):
     """`fruits run` as its own process in local[2] (a fresh JVM and workers, as a user runs it), its memory
     sampled every 0.1 s."""
     output = tmp_path_factory.mktemp("hostile-run") / "out"
     # A 1 GB driver heap (the default is 4 GB, which the JVM grows into lazily on a busy machine): the run must
     # fit in it with a 2.2 GB and a 300 MB file in INPUT, which it can only do if it never reads them.
     command = [sys.executable, "-m", "fruits", "run", str(hostile_photos), str(output), "--master", "local[2]",
-               "--conf", "spark.driver.memory=1g", "--weights", "random:3", "--image-size", "64", "--k", "3"]
+               "--conf", "spark.driver.memory=1g", "--weights", str(shared_weights), "--image-size", "64", "--k", "3"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = peak_rss_of_tree(psutil.Process(process.pid))
     out, err = process.communicate(timeout=60)

@@ -287,9 +287,11 @@ def test_after_a_swap_cut_short_readers_refuse_and_the_next_run_is_full(spark, s
 
 
 @pytest.mark.slow
-def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark, synthetic_photos, tmp_path):
+def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark, synthetic_photos, shared_weights,
+                                                                          tmp_path):
     """SIGKILL while the new photos are being featurized: the previous run is whole, manifest included, and the
-    next --incremental run succeeds."""
+    next --incremental run succeeds. A weights file, not random weights: the killed `fruits` process then loads no
+    TensorFlow on the driver (its digest and LiteRT conversion cached by the first run)."""
     import signal
     import subprocess
     import sys
@@ -301,13 +303,14 @@ def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark
     photos = tmp_path / "photos"
     shutil.copytree(synthetic_photos, photos)
     output = tmp_path / "out"
-    run_fixture_pipeline(spark, photos, output, **FAST)
+    fast = {**FAST, "weights": str(shared_weights)}
+    run_fixture_pipeline(spark, photos, output, **fast)
     manifest_before = (output / "manifest.json").read_bytes()
     features_before = features_by_path(output)
     generate_sample(str(photos / "arrived"), n_per_class=60, test_fraction=0.25, seed=11)  # 300 new photos
 
     command = [sys.executable, "-m", "fruits", "run", str(photos), str(output), "--incremental",
-               "--weights", "random:0", "--image-size", "64", "--k", "4", "--master", "local[2]"]
+               "--weights", fast["weights"], "--image-size", "64", "--k", "4", "--master", "local[2]"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True, env={**os.environ, "PYSPARK_PYTHON": sys.executable})
     staged_features = output / "_incremental" / "features"
@@ -326,6 +329,6 @@ def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark
     assert {p: v.tobytes() for p, v in after.items()} == {p: v.tobytes() for p, v in features_before.items()}
     assert len(open_run_output(str(output)).images) == len(features_before)
 
-    manifest = run_fixture_pipeline(spark, photos, output, incremental="on", **FAST)
+    manifest = run_fixture_pipeline(spark, photos, output, incremental="on", **fast)
     assert (manifest.incremental.new, manifest.incremental.reused) == (300, len(features_before))
     assert not (output / "_incremental").exists()

@@ -4,12 +4,37 @@ and uploads that never touch the disk."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 import tempfile
 
 import pytest
 
 from tests import bad_images
 from tests.web.conftest import UPLOAD_LIMIT
+
+
+@contextlib.contextmanager
+def served(web_app):
+    """The app on a real uvicorn server in a thread, on a free port of 127.0.0.1: yields the port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(web_app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -113,21 +138,8 @@ def test_a_real_server_cuts_a_chunked_upload_short(web_app):
     before the client could send it all."""
     import select
     import socket
-    import threading
-    import time
 
-    import uvicorn
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(web_app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with served(web_app) as port:
         total, sent, answer = 64 * 1024 * 1024, 0, b""
         with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
             connection.sendall(b"POST /api/identify HTTP/1.1\r\nHost: test\r\nContent-Type: image/jpeg\r\n"
@@ -146,9 +158,6 @@ def test_a_real_server_cuts_a_chunked_upload_short(web_app):
                 answer = connection.recv(65536)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
         assert sent < total / 4, f"{sent} bytes went out before the 413"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_oversized_form_upload_is_413(client):
@@ -227,28 +236,16 @@ def test_the_identify_model_is_built_before_the_server_listens(synthetic_run, mo
 def test_concurrent_uploads_to_a_real_server_get_the_sequential_answers(web_app, synthetic_photos):
     """16 clients at once over a socket (uvicorn in a thread): every answer is the one the photo gets alone, and
     the calls ran on the identify workers (one per core, first come first served), not the shared thread pool."""
-    import socket
-    import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
-    import uvicorn
 
     from fruits.identify.service import default_threads
     from fruits.web.routers.identify import identify_workers
 
     photos = [p.read_bytes() for p in sorted(synthetic_photos.rglob("*.jpg"))[:4]]
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(web_app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with served(web_app) as port:
+        base = f"http://127.0.0.1:{port}"
 
         def post(photo: bytes) -> dict:
             response = httpx.post(base + "/api/identify", content=photo, headers={"content-type": "image/jpeg"},
@@ -259,9 +256,6 @@ def test_concurrent_uploads_to_a_real_server_get_the_sequential_answers(web_app,
         sequential = [post(photo) for photo in photos]
         with ThreadPoolExecutor(16) as pool:
             concurrent = list(pool.map(post, photos * 4))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert concurrent == sequential * 4
     workers = identify_workers()
     assert workers._max_workers == default_threads()

@@ -104,7 +104,7 @@ def stage_input(paths: list[tuple[Path, Path]], repeat: int, workdir: Path) -> P
         for folder, path in paths:
             target = staged / f"copy{copy:03d}" / folder.name / path.relative_to(folder)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+            target.symlink_to(path.absolute())  # --images may be relative: a link is read from its own folder
     return staged
 
 

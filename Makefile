@@ -27,12 +27,23 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
-# EMR 7 ships Spark 3.5: the Spark tests again, in a second venv with pyspark 3.5.
+# EMR 7 ships Spark 3.5: the Spark tests again, in a second venv with pyspark 3.5. That venv holds pyspark 3.5 (and
+# its py4j) only and borrows everything else from the main venv: installing '.[dev]' into it a second time
+# (TensorFlow and all, minutes of CI) gave the same versions anyway, pyspark 3.5.x accepting the main venv's py4j,
+# numpy, pandas and pyarrow, so the two venvs differed by pyspark alone. A .pth file in its site-packages appends
+# this checkout's src (what `pip install -e .` gave it) and the main venv's site-packages (site.addsitedir also runs
+# that folder's .pth files); its own site-packages comes first on sys.path, so its pyspark shadows the main venv's
+# 4.x. pip (the main venv's, through --python: this venv has no pip nor setuptools to shadow the main venv's) runs
+# before the .pth exists, in a venv made afresh each time: it never sees a package of the main venv, and so can
+# never uninstall one. Rebuilding it takes seconds, so it follows the main venv's stamp.
 VENV35 ?= .venv-spark35
-$(VENV35)/.installed-stamp: pyproject.toml
-	test -x $(VENV35)/bin/python || $(PYTHON) -m venv $(VENV35)
-	$(VENV35)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV35)/bin/python -m pip install --quiet 'pyspark==3.5.*' -e '.[dev]'
+$(VENV35)/.installed-stamp: pyproject.toml $(STAMP)
+	rm -rf $(VENV35)
+	$(PY) -m venv --without-pip $(VENV35)
+	$(PY) -m pip --python $(VENV35)/bin/python install --quiet 'pyspark==3.5.*'
+	$(VENV35)/bin/python -c 'import sys, sysconfig; open(sysconfig.get_path("purelib") + "/fruits-main-venv.pth", "w").write(f"{sys.argv[1]}\nimport site; site.addsitedir({sys.argv[2]!r})\n")' \
+		$(abspath src) "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
+	$(VENV35)/bin/python -c 'import pyspark, py4j, fruits; print("pyspark", pyspark.__version__, pyspark.__file__, py4j.__file__, fruits.__file__); assert pyspark.__version__.startswith("3.5.")'
 	touch $@
 
 # hadoop-aws and the AWS SDK bundle for `fruits run --s3a-jars DIR` where Maven Central is out of reach: the

@@ -10,8 +10,8 @@ import pytest
 
 from fruits.classify import LinearModel
 from fruits.evaluation import sources_of
-from fruits.spark.classifier import (fit_classifier, group_weights, named_sources, per_input_of, source_counts,
-                                    with_weights)
+from fruits.spark.classifier import (fit_classifier, group_weights, named_sources, per_input_of, reference_counts,
+                                    references_of, with_weights)
 from fruits.spark.hadoop_fs import HadoopFS
 
 
@@ -72,15 +72,28 @@ def test_group_weights_average_one_and_balance_what_they_say(weighting, expected
 
 def test_each_input_has_the_same_total_weight(spark, tmp_path):
     uri = _pca_table(spark, tmp_path / "pca", _studio_and_shop())
-    data = spark.read.parquet(uri).where("split = 'Training'")
-    named = named_sources(data, ["file:///d/studio", "file:///d/shop"])
-    counts = source_counts(named)
-    assert per_input_of(counts) == {"studio": 80, "shop": 4}
-    got = with_weights(named, counts, "input").toPandas()
+    named = named_sources(spark.read.parquet(uri), ["file:///d/studio", "file:///d/shop"])
+    training, counts = references_of(reference_counts(named))
+    assert training and per_input_of(counts) == {"studio": 80, "shop": 4}  # the Test photos are not references
+    classes = sorted({label for _, label in counts})
+    got = with_weights(named.where("split = 'Training'"), counts, "input", classes).toPandas()
     assert len(got) == 84
     per_source = got.groupby(got["path"].str.contains("/shop/"))["w"].agg(["sum", "nunique"])
     np.testing.assert_allclose(per_source["sum"], [42.0, 42.0])  # 84 photos, two inputs: 42 each
     assert list(per_source["nunique"]) == [1, 1] and got["w"].mean() == pytest.approx(1.0)
+    # y is the label's index in alphabetical order, as StringIndexer's alphabetAsc numbers them
+    assert (got["y"] == got["label"].map({label: float(i) for i, label in enumerate(classes)})).all()
+
+
+@pytest.mark.parametrize("counts, expected", [
+    ({("Training", "a", "Apple"): 3, ("Test", "a", "Apple"): 2, ("Training", "b", "Pear"): 1},
+     (True, {("a", "Apple"): 3, ("b", "Pear"): 1})),
+    ({(None, "a", "Apple"): 3, (None, "b", "Pear"): 1}, (False, {("a", "Apple"): 3, ("b", "Pear"): 1})),
+    # photos outside Training/Test next to a Training folder are not references
+    ({("Training", "a", "Apple"): 3, (None, "a", "Pear"): 4}, (True, {("a", "Apple"): 3})),
+])
+def test_the_references_are_the_training_photos_when_there_are_some(counts, expected):
+    assert references_of(counts) == expected
 
 
 def _fit(spark, tmp_path, name, inputs, weighting):

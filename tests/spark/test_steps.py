@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -90,3 +91,48 @@ def test_a_second_run_replaces_both_outputs(spark, mixed_photos, synthetic_photo
     result, output = _featurize(spark, synthetic_photos, tmp_path / "out")
     assert len(pd.read_parquet(output / "features")) == result.n_features == 40
     assert pd.read_parquet(output / "errors").empty
+
+
+def _spark_splits(sizes: list[int], split_bytes: int, open_cost: int = steps.PHOTO_OPEN_COST) -> list[int]:
+    """The cost (bytes + open cost) of each split as Spark packs files (FilePartition.getFilePartitions):
+    largest first, a split closed when the next file would take it over `split_bytes`."""
+    splits, used = [], 0
+    for size in sorted(sizes, reverse=True):
+        if used and used + size > split_bytes:
+            splits.append(used)
+            used = 0
+        used += size + open_cost
+    return splits + ([used] if used else [])
+
+
+@pytest.mark.parametrize("n_photos, mean_bytes, slots", [
+    (14_820, 4_614, 2),  # the 114-class slice on this machine: 15 tasks under the plain 1 GB cap
+    (2_624, 5_208, 2),  # the 4-class sample
+    (1_253, 21_697, 2),  # the grocery photos
+    (90_000, 5_000, 8),  # the whole Fruits-360 on 8 cores
+    (300, 3_000_000, 4),  # phone photos
+    (3, 10_000, 2),  # fewer photos than cores
+])
+def test_photos_are_cut_into_whole_waves_of_balanced_tasks(n_photos, mean_bytes, slots):
+    rng = np.random.default_rng(0)
+    sizes = [int(s) for s in rng.uniform(0.5, 1.5, n_photos) * mean_bytes]
+    split = steps.balanced_split_bytes(n_photos, sum(sizes), slots)
+    splits = _spark_splits(sizes, split)
+    assert sum(splits) == sum(sizes) + n_photos * steps.PHOTO_OPEN_COST
+    assert split <= steps.MAX_SPLIT_BYTES
+    if n_photos >= 2 * slots:
+        assert len(splits) % slots == 0 and len(splits) >= 2 * slots  # whole waves, at least two a core
+        assert min(splits) >= 0.85 * max(splits)  # no straggler: the last task is not left alone
+    else:
+        assert len(splits) == n_photos
+    plain = _spark_splits(sizes, steps.MAX_SPLIT_BYTES)
+    assert len(splits) <= max(len(plain), 2 * slots) + slots  # at most one wave more than the plain cap
+
+
+def test_the_listing_gives_the_bytes_and_featurize_restores_the_split_size(spark, synthetic_photos, tmp_path):
+    from fruits.spark.discover import load_files
+
+    files = load_files(spark, synthetic_photos.as_uri())
+    assert steps.listed_bytes(files) == sum(p.stat().st_size for p in synthetic_photos.rglob("*.jpg"))
+    _featurize(spark, synthetic_photos, tmp_path / "out")
+    assert spark.conf.get(steps.SPLIT_BYTES) == str(steps.MAX_SPLIT_BYTES)

@@ -32,6 +32,7 @@ from ..layout import SPLITS
 from ..outputs import CLASSIFIER_FILE, ClassifierInfo
 from ..storage import join
 from .hadoop_fs import HadoopFS
+from .steps import PCA_SCHEMA
 
 log = logging.getLogger("fruits")
 
@@ -90,10 +91,21 @@ def named_sources(data, inputs: Sequence[str]):
     return data.withColumn("source", source("path"))
 
 
-def source_counts(named) -> dict[tuple[str, str], int]:
-    """Reference photos per (input, label): a small aggregate."""
-    return {(row["source"], row["label"]): int(row["count"])
-            for row in named.groupBy("source", "label").count().collect()}
+def reference_counts(named) -> dict[tuple[str | None, str, str], int]:
+    """Labelled photos per (split, input, label): one small aggregate, the only job before the fit."""
+    return {(row["split"], row["source"], row["label"]): int(row["count"])
+            for row in named.groupBy("split", "source", "label").count().collect()}
+
+
+def references_of(counts: Mapping[tuple[str | None, str, str], int]) -> tuple[bool, dict[tuple[str, str], int]]:
+    """(whether the references are the Training photos, reference photos per (input, label)): the labelled
+    Training photos, or every labelled photo when the run has no split (fruits.classify.reference_mask)."""
+    training = any(split == TRAINING for split, _, _ in counts)
+    chosen: Counter = Counter()
+    for (split, source, label), n in counts.items():
+        if split == TRAINING or not training:
+            chosen[(source, label)] += n
+    return training, dict(chosen)
 
 
 def per_input_of(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
@@ -103,13 +115,17 @@ def per_input_of(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
     return dict(per_input)
 
 
-def with_weights(named, counts: Mapping[tuple[str, str], int], weighting: str):
-    """`named` with the weight column `w` of its (input, label), and without `source`."""
+def with_weights(named, counts: Mapping[tuple[str, str], int], weighting: str, classes: Sequence[str]):
+    """`named` with the class index `y` of its label (`classes` order, as StringIndexer's alphabetAsc) and the
+    weight `w` of its (input, label), and without `source`. Literal maps, not joins: no Spark job of their own."""
     from pyspark.sql import functions as F
 
-    table = [(source, label, float(w)) for (source, label), w in group_weights(counts, weighting).items()]
-    weights = named.sparkSession.createDataFrame(table, "source string, label string, w double")
-    return named.join(F.broadcast(weights), on=["source", "label"]).drop("source")
+    index = F.create_map(*[F.lit(v) for i, label in enumerate(classes) for v in (label, float(i))])
+    weights = F.create_map(*[F.lit(v) for (source, label), w in group_weights(counts, weighting).items()
+                             for v in (f"{source}\x00{label}", float(w))])
+    return (named.withColumn("y", index[F.col("label")])
+            .withColumn("w", weights[F.concat_ws("\x00", "source", "label")])
+            .drop("source"))
 
 
 def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: ExitStack | None = None,
@@ -122,7 +138,6 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
     The cached training rows are released before this returns; `cleanup` also holds them, so a failure or an
     interrupt half-way (the fit is the longest Spark job after the featurization) leaves nothing cached."""
     from pyspark.ml.classification import LogisticRegression
-    from pyspark.ml.feature import StringIndexer
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
@@ -131,25 +146,26 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
     started = time.monotonic()
     if fs.exists(folder):  # a classifier of an earlier run into this OUTPUT must not outlive it
         fs.delete(folder)
-    coords = spark.read.parquet(pca_uri).where(F.col("label").isNotNull())
-    if coords.where(F.col("split") == TRAINING).limit(1).count():
-        coords = coords.where(F.col("split") == TRAINING)
-    data = coords.select("path", "label", array_to_vector("pca").alias("x"))
-    indexer = StringIndexer(inputCol="label", outputCol="y", stringOrderType="alphabetAsc").fit(data)
-    classes = tuple(indexer.labels)
-    if len(classes) < 2:
-        log.info("no classifier: the run has %d label(s)", len(classes))
-        return None
-    # The sources are named once (one pass of the UDF) and kept while the weights are derived and the fit runs.
-    named = named_sources(indexer.transform(data), inputs).select("source", "label", "x", "y").cache()
+    # pca/'s schema is known (no inference job). The labelled photos are named by input once (one pass of the
+    # UDF) and kept while one aggregate gives the labels, the splits and the weights, and the fit runs: before
+    # the fit's own rounds that is one Spark job, where a split check, StringIndexer, the counts and a broadcast
+    # join took eight (about 3 s of a 20 s stage, docs/performance.md).
+    coords = spark.read.schema(PCA_SCHEMA).parquet(pca_uri).where(F.col("label").isNotNull())
+    named = named_sources(coords, inputs).select("split", "source", "label", array_to_vector("pca").alias("x"))
+    named = named.cache()
     if cleanup is not None:
         cleanup.callback(named.unpersist)
     try:
-        counts = source_counts(named)
+        training, counts = references_of(reference_counts(named))
+        classes = tuple(sorted({label for _, label in counts}))
+        if len(classes) < 2:
+            log.info("no classifier: the run has %d label(s)", len(classes))
+            return None
         per_input = per_input_of(counts)
         if weighting in ("input", "input-label") and len(per_input) < 2:  # one input: as if per label or not
             weighting = "label" if weighting == "input-label" else "none"
-        rows = with_weights(named, counts, weighting).select("x", "y", "w")
+        references = named.where(F.col("split") == TRAINING) if training else named
+        rows = with_weights(references, counts, weighting, classes).select("x", "y", "w")
         fitted = LogisticRegression(featuresCol="x", labelCol="y", weightCol="w", family="multinomial",
                                     regParam=regularisation, elasticNetParam=0.0, standardization=True,
                                     maxIter=MAX_ITERATIONS, tol=tolerance).fit(rows)

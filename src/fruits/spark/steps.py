@@ -89,8 +89,8 @@ def configure_session(spark, config: RunConfig) -> None:
         # more than it weighs (Spark's 4 MB default gives 4 photos a task), and the photos are cut into ~2 tasks
         # per core: every task start costs the Python worker ~0.2 s, and Spark balances the splits by size. The
         # 1 GB cap keeps a task under ~1,000 small photos on a big cluster, so a lost task costs little to redo.
-        "spark.sql.files.openCostInBytes": str(1024 * 1024),
-        "spark.sql.files.maxPartitionBytes": str(1024**3),
+        "spark.sql.files.openCostInBytes": str(PHOTO_OPEN_COST),
+        "spark.sql.files.maxPartitionBytes": str(MAX_SPLIT_BYTES),
         "spark.sql.files.minPartitionNum": str(2 * spark.sparkContext.defaultParallelism),
         # Partitions after a shuffle (the joins of an incremental run's plan, counts by label): Spark's 200
         # are 200 tasks per stage for a few thousand rows, and a persisted join result keeps them (adaptive
@@ -108,6 +108,32 @@ def configure_session(spark, config: RunConfig) -> None:
         spark.conf.unset(serial_listing)  # a session reused from a local run
     for key, value in settings.items():
         spark.conf.set(key, config.spark_conf.get(key, value))
+
+
+PHOTO_OPEN_COST = 1024 * 1024
+MAX_SPLIT_BYTES = 1024**3
+SPLIT_BYTES = "spark.sql.files.maxPartitionBytes"
+
+
+def listed_bytes(files) -> int:
+    """Bytes of the files of a binaryFile relation, from Spark's own listing (no job, no file opened)."""
+    return int(str(files._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+
+
+def balanced_split_bytes(n_photos: int, n_bytes: int, slots: int, open_cost: int = PHOTO_OPEN_COST,
+                         cap: int = MAX_SPLIT_BYTES) -> int:
+    """The split size that cuts `n_photos` photos (`n_bytes` in all) into a whole number of waves of `slots` tasks.
+
+    Spark packs the files, each counted as its bytes plus `open_cost`, into splits of at most this many bytes,
+    largest first. Under the plain cap the 14,820 photos of the 114-class slice were 15 tasks of ~1,020 on 2
+    cores: the last ran alone while the other core waited (docs/performance.md). Here the tasks are the fewest
+    multiple of `slots` (at least two a slot) that keeps every split under `cap`, each sized for its share of
+    the photos, rounded up: the last split is then at most one photo a task short of the others."""
+    n_photos = max(n_photos, 1)
+    total = n_bytes + n_photos * open_cost
+    tasks = max(2, -(-total // (cap * slots))) * slots
+    per_task = -(-n_photos // tasks)
+    return min(cap, max(open_cost, int(per_task * total / n_photos)))
 
 
 def check_inputs(fs: HadoopFS, input_uris: tuple[str, ...]) -> None:
@@ -270,6 +296,10 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
+    if SPLIT_BYTES not in config.spark_conf:  # a value given with --conf is left alone
+        n_bytes = sum(listed_bytes(files) for files, n in zip(discovered.files, discovered.listed) if n)
+        split = balanced_split_bytes(discovered.n_input, n_bytes, spark.sparkContext.defaultParallelism)
+        spark.conf.set(SPLIT_BYTES, str(split))
     counters = FeaturizeCounters(spark)
     udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
     # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN. (One write partitioned
@@ -290,6 +320,7 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
             write(failed.write.mode("overwrite"), "parquet", uris[outputs.ERRORS])
     finally:
         featurized.unpersist()
+        spark.conf.set(SPLIT_BYTES, config.spark_conf.get(SPLIT_BYTES, str(MAX_SPLIT_BYTES)))
     features = [int(written[outputs.FEATURES].get[f"input_{i}"] or 0) for i in range(n_inputs)]
     errors = [int(written[outputs.ERRORS].get[f"input_{i}"] or 0) for i in range(n_inputs)]
     skipped = [listed - ok - bad for listed, ok, bad in zip(discovered.listed, features, errors)]

@@ -14,9 +14,9 @@ Reference views (train-time augmentation, measured by `benchmarks/identify_cv.py
 
 VIEWS.npz is the views cache of identify_cv.py (`--views-cache`, the run's model on fruits.identify.views). The
 crops identify looks at (views 1..DEFAULT_VIEWS-1) of every Training photo of `--views-input` are projected with
-the run's PCA and added to a copy of pca/ (DEST/pca_with_views/) as rows of the photo's path, label and split; the
-product's fit then runs on that copy unchanged, so each input keeps its total weight (group_weights counts the
-views as the input's photos).
+the run's PCA and added to a copy of pca/ (DEST.pca_with_views/, beside DEST) as rows of the photo's path,
+label and split; the product's fit then runs on that copy unchanged, so each input keeps its total weight
+(group_weights counts the views as the input's photos).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     run = open_run_output(args.output)
     pca = Path(args.output).resolve().joinpath("pca")
     if args.reference_views:
-        pca = with_reference_views(run, pca, Path(args.dest).resolve() / "pca_with_views", args.reference_views,
+        dest = Path(args.dest).resolve()  # beside DEST: the fit empties DEST first
+        pca = with_reference_views(run, pca, dest.with_name(dest.name + ".pca_with_views"), args.reference_views,
                                    args.views_input)
     spark = build_spark_session("local[2]", "fruits-refit", {"spark.sql.shuffle.partitions": "4"})
     try:

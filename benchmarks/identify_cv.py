@@ -3,6 +3,11 @@ Training photos. A table, one row per method (and per set of views).
 
     python benchmarks/identify_cv.py OUTPUT [--folds 5] [--methods ...] [--views-cache FILE] [--test]
 
+Reference views and the L2 penalty (docs/identify.md, "Reference views and the L2 penalty"):
+
+    python benchmarks/identify_cv.py OUTPUT --views-cache VIEWS.npz --cache-views 3 --view-sets 0,1,2 \
+        --methods pca:input:1e-3 pca:input:1e-3:augment pca:input:1e-3:augment-add pca:input:1e-4 pca:input:1e-2
+
 OUTPUT is a `fruits run` over Fruits-360 and the grocery photos. The grocery Training photos (the query input's
 Training split) are cut into `--folds` folds, stratified by label; each fold in turn is the queries, and the
 references are every other Training photo (the other folds and all of Fruits-360 Training), as identify uses them.
@@ -302,7 +307,7 @@ def main(argv=None) -> int:
     parser.add_argument("--query-input", default="grocery-store-fruit")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
-                        help="space:weighting:reg[:kind][:augment], e.g. pca:input:1e-2")
+                        help="space:weighting:reg[:kind][:augment|augment-add], e.g. pca:input:1e-2")
     parser.add_argument("--views-cache", help=".npz holding the 6 views' features of the query input's photos")
     parser.add_argument("--cache-views", type=int, default=6,
                         help="views per photo computed into --views-cache (identify's are the first 3)")

@@ -3,6 +3,11 @@ Training photos. A table, one row per method (and per set of views).
 
     python benchmarks/identify_cv.py OUTPUT [--folds 5] [--methods ...] [--views-cache FILE] [--test]
 
+Reference views and the L2 penalty (docs/identify.md, "Reference views and the L2 penalty"):
+
+    python benchmarks/identify_cv.py OUTPUT --views-cache VIEWS.npz --cache-views 3 --view-sets 0,1,2 \
+        --methods pca:input:1e-3 pca:input:1e-3:augment pca:input:1e-3:augment-add pca:input:1e-4 pca:input:1e-2
+
 OUTPUT is a `fruits run` over Fruits-360 and the grocery photos. The grocery Training photos (the query input's
 Training split) are cut into `--folds` folds, stratified by label; each fold in turn is the queries, and the
 references are every other Training photo (the other folds and all of Fruits-360 Training), as identify uses them.
@@ -20,7 +25,13 @@ take minutes, not hours of Spark; the product's own fit of the chosen method is 
              the same, shared evenly by its labels (fruits.spark.classifier.group_weights)
   reg        the L2 regularisation strength
   target     label (a kind's score is the sum of its labels' probabilities) or kind (fit the kinds directly)
-  augment    also fit on views 1-5 (crops) of the grocery reference photos (needs --views-cache)
+  augment    reference views (train-time augmentation): also fit on the crops identify looks at (views
+             1..DEFAULT_VIEWS-1 of fruits.identify.service: the centre and top-left crops) of the query input's
+             reference photos, as extra rows of the photo's label and input (needs --views-cache; a held-out
+             fold's photos and their views are never in the fit). `augment` (= `augment-share`): each input keeps
+             its total weight, shared by its photos and their views (what the product's group_weights would do
+             with the views as rows); `augment-add`: each view weighs as much as its photo, so the input weighs
+             (1 + crops) times as much as before.
 
 Views (test-time augmentation): with `--views-cache FILE` the query input's photos are cut into the 6 views of
 fruits.identify.views and run through the run's model once (minutes; kept in FILE, an .npz, for the next call),
@@ -47,19 +58,31 @@ class Method:
     weighting: str = "none"
     reg: float = 1e-3
     target: str = "label"
-    augment: bool = False
+    augment: str = ""  # "", "share" or "add"
 
     @property
     def name(self) -> str:
-        extra = (", kinds fitted" if self.target == "kind" else "") + (", +crops of refs" if self.augment else "")
+        extra = (", kinds fitted" if self.target == "kind" else "") + \
+            (f", +ref views ({self.augment})" if self.augment else "")
         return f"{self.space} w={self.weighting} reg={self.reg:g}{extra}"
 
 
+AUGMENTS = {"augment": "share", "augment-share": "share", "augment-add": "add"}
+
+
 def parse_method(text: str) -> Method:
-    """'pca:input:1e-2[:kind][:augment]'"""
+    """'pca:input:1e-2[:kind][:augment|augment-share|augment-add]'"""
     parts = text.split(":")
     space, weighting, reg = parts[0], parts[1], float(parts[2])
-    return Method(space, weighting, reg, "kind" if "kind" in parts[3:] else "label", "augment" in parts[3:])
+    augment = [AUGMENTS[p] for p in parts[3:] if p in AUGMENTS]
+    return Method(space, weighting, reg, "kind" if "kind" in parts[3:] else "label", augment[0] if augment else "")
+
+
+def augment_views() -> list[int]:
+    """The crops identify looks at besides the whole square: views 1..DEFAULT_VIEWS-1."""
+    from fruits.identify.service import DEFAULT_VIEWS
+
+    return list(range(1, DEFAULT_VIEWS))
 
 
 DEFAULT_METHODS = ("pca:none:1e-3", "pca:input:1e-3", "pca:label:1e-3", "pca:input-label:1e-3", "pca:input:1e-2",
@@ -137,14 +160,15 @@ def load_features(output: str, paths: np.ndarray) -> np.ndarray:
 
 
 def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6) -> np.ndarray:
-    """(len(rows), n_views, 1280) features of the photos' views, computed once with the run's model."""
+    """(len(rows), n_views, 1280) features of the photos' views, computed once with the run's model (kept in
+    `cache`, reused when it holds every photo and at least `n_views` views)."""
     path = Path(cache)
     ids = np.asarray([str(run.images.paths[r]) for r in rows])
     if path.exists():
         stored = np.load(path, allow_pickle=False)
         have = {p: i for i, p in enumerate(stored["paths"])}
-        if all(p in have for p in ids):
-            return stored["features"][[have[p] for p in ids]]
+        if all(p in have for p in ids) and stored["features"].shape[1] >= n_views:
+            return stored["features"][[have[p] for p in ids]][:, :n_views]
     from fruits.identify.service import run_model
     from fruits.identify.views import photo_views
 
@@ -222,16 +246,22 @@ def fit_and_score(data: Data, method: Method, references: np.ndarray, queries: n
     """{views: (len(queries), K) kind scores, and the label scores}, fitted on `references`."""
     x = data.space(method.space)
     ref_x, ref_labels, ref_sources = x[references], data.labels[references], data.sources[references]
+    extra, n_crops = np.zeros(0, dtype=np.int64), 0
     if method.augment:
-        extra = [r for r in references if int(r) in data.views]
-        crops = data.view_space(method.space, np.asarray(extra))[:, 1:, :]
+        # Only photos of the references (so never the held-out fold's) that have views: the query input's.
+        extra = np.asarray([r for r in references if int(r) in data.views], dtype=np.int64)
+        crops = data.view_space(method.space, extra)[:, augment_views(), :]
+        n_crops = crops.shape[1]
         ref_x = np.concatenate([ref_x, crops.reshape(-1, crops.shape[-1])])
-        ref_labels = np.concatenate([ref_labels, np.repeat(data.labels[extra], crops.shape[1])])
-        ref_sources = np.concatenate([ref_sources, np.repeat(data.sources[extra], crops.shape[1])])
+        ref_labels = np.concatenate([ref_labels, np.repeat(data.labels[extra], n_crops)])
+        ref_sources = np.concatenate([ref_sources, np.repeat(data.sources[extra], n_crops)])
     targets = np.asarray([data.facts.kind_for(t) or t for t in ref_labels]) if method.target == "kind" \
         else ref_labels
     classes, y = np.unique(targets.astype(str), return_inverse=True)
     weights = sample_weights(method.weighting, ref_labels, ref_sources)
+    if method.augment == "add":  # each view weighs what its photo weighs: the photos' weights, then theirs again
+        photo_weights = sample_weights(method.weighting, ref_labels[:len(references)], ref_sources[:len(references)])
+        weights = np.concatenate([photo_weights, np.repeat(photo_weights[np.isin(references, extra)], n_crops)])
     mean, scale = standardise(ref_x.astype(np.float64), weights)
     coef, bias = fit_logistic((ref_x - mean) / scale, y, len(classes), weights, method.reg)
     data.last_fit = (classes, mean, scale, coef, bias)
@@ -277,8 +307,10 @@ def main(argv=None) -> int:
     parser.add_argument("--query-input", default="grocery-store-fruit")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
-                        help="space:weighting:reg[:kind][:augment], e.g. pca:input:1e-2")
+                        help="space:weighting:reg[:kind][:augment|augment-add], e.g. pca:input:1e-2")
     parser.add_argument("--views-cache", help=".npz holding the 6 views' features of the query input's photos")
+    parser.add_argument("--cache-views", type=int, default=6,
+                        help="views per photo computed into --views-cache (identify's are the first 3)")
     parser.add_argument("--view-sets", default="0,1,2,3,4,5;0,1",
                         help="sets of views to average over besides view 0 (with --views-cache), ';'-separated")
     parser.add_argument("--test", action="store_true",
@@ -300,14 +332,14 @@ def main(argv=None) -> int:
     if args.views_cache:
         view_sets += parse_view_sets(args.view_sets)
         rows = np.concatenate([data.queries_cv, data.queries_test])
-        for row, feats in zip(rows, view_features(run, rows, args.views_cache)):
+        for row, feats in zip(rows, view_features(run, rows, args.views_cache, args.cache_views)):
             data.views[int(row)] = feats
     n_ref = int(data.training.sum())
     what = (f"{len(queries_all)} {args.query_input}/Test photos, fitted on all {n_ref} Training photos"
             if args.test else f"{len(queries_all)} {args.query_input}/Training photos in {args.folds} folds of consecutive shots "
             f"(references: the other {n_ref - len(queries_all)} Training photos + the other folds)")
     print(f"{args.output}: image size {run.manifest.image_size}, k={run.projection.k}; queries: {what}", flush=True)
-    print(f"\n{'method':44s} {'views':>11s} {'kind top-1':>10s} {'kind top-3':>10s} {'label top-1':>11s} "
+    print(f"\n{'method':52s} {'views':>11s} {'kind top-1':>10s} {'kind top-3':>10s} {'label top-1':>11s} "
           f"{'fold min-max kind top-1':>23s} {'s/fit':>6s}", flush=True)
     folds = folds_of(data.labels[data.queries_cv], np.asarray([str(p) for p in run.images.paths])[data.queries_cv],
                      args.folds)
@@ -326,7 +358,7 @@ def main(argv=None) -> int:
             fold_top1 = [100 * p[:, 0].mean() for p in parts]
             label1 = "-" if np.isnan(pooled[:, 2]).any() else f"{100 * pooled[:, 2].mean():.1f}%"
             spread = f"{min(fold_top1):.1f}-{max(fold_top1):.1f}" if len(parts) > 1 else "-"
-            print(f"{method.name:44s} {','.join(map(str, views)):>11s} {100 * pooled[:, 0].mean():9.1f}% "
+            print(f"{method.name:52s} {','.join(map(str, views)):>11s} {100 * pooled[:, 0].mean():9.1f}% "
                   f"{100 * pooled[:, 1].mean():9.1f}% {label1:>11s} {spread:>23s} {per_fit:6.0f}", flush=True)
     if args.save_model and args.test and methods[-1].space == "pca" and methods[-1].target == "label":
         save_model(args.save_model, methods[-1], *data.last_fit)

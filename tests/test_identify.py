@@ -131,6 +131,30 @@ def test_a_reference_photo_lands_on_its_own_coordinates(synthetic_identifier):
         assert as_json["card"] is None and as_json["verdict"].startswith("Not sure")
 
 
+def test_kinds_and_top_labels_are_worked_out_from_the_label_scores(synthetic_identifier, synthetic_photos):
+    """A kind's score is the sum of its labels' scores (added best first), its variety its best label, and each
+    top label carries its kind and common name: the answer equals this plain recomputation from the scores and
+    FruitFacts, to the last bit, whatever the answer caches between calls."""
+    facts = FruitFacts.load()
+    photos = sorted(synthetic_photos.rglob("*.jpg"))[:6]
+    for photo in photos + photos[:2]:  # the second time through, from what the first calls cached
+        views = synthetic_identifier.view_coordinates(photo.read_bytes())
+        classes, scores, _ = synthetic_identifier.label_scores(views)
+        order = np.argsort(-scores, kind="stable")
+        kinds: dict[str, dict] = {}
+        for c in order:
+            kind = facts.kind_for(classes[c]) or classes[c]
+            name = facts.kinds[kind]["common_name"] if kind in facts.kinds else kind
+            entry = kinds.setdefault(kind, {"kind": kind, "name": name, "score": 0.0, "variety": classes[c]})
+            entry["score"] += float(scores[c])
+        answer = synthetic_identifier.answer(views)
+        assert answer.kinds == sorted(kinds.values(), key=lambda e: -e["score"])[:3]
+        cards = [facts.card(classes[c]) for c in order[:3]]
+        assert [(t["label"], t["kind"], t["name"], t["score"]) for t in answer.top] == [
+            (classes[c], facts.kind_for(classes[c]), card["common_name"] if card else classes[c], float(scores[c]))
+            for c, card in zip(order[:3], cards)]
+
+
 def test_the_run_fits_a_linear_classifier_with_pyspark(synthetic_run, synthetic_identifier):
     from fruits.identify.service import load_linear_model
 

@@ -62,6 +62,21 @@ def test_identify_a_reference_photo(client, catalog, reference_photo):
     assert body["model"]["image_size"] == 96 and body["card"] is not None
 
 
+def test_the_api_sends_the_bytes_fastapi_renders_from_the_answer(client, catalog, test_photo):
+    """The answer is rendered to JSON on the identify worker, not by FastAPI on the event loop: the bytes sent
+    are those FastAPI renders from the same answer (jsonable_encoder, then its JSONResponse)."""
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    from fruits.identify import strip_metadata
+    from fruits.web.routers.identify import _answer_json
+
+    response = client.post("/api/identify", content=test_photo, headers={"content-type": "image/jpeg"})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    answer = catalog.identifier.identify(strip_metadata(test_photo), 3, catalog.settings.gallery_size)
+    assert response.content == JSONResponse(jsonable_encoder(_answer_json(answer))).body
+
+
 def test_raw_body_and_multipart_give_the_same_answer(client, test_photo):
     as_form = client.post("/api/identify", files={"photo": ("x.jpg", test_photo, "image/jpeg")}).json()
     as_body = client.post("/api/identify", content=test_photo, headers={"content-type": "image/jpeg"}).json()

@@ -56,14 +56,16 @@ templates.env.globals["colour_name"] = pass_context(lambda context, name: colour
 templates.env.globals["verdict"] = pass_context(lambda context, answer: verdict(_messages(context), answer))
 
 
-def get_settings(request: Request) -> Settings:
+# The dependencies are `async def`: FastAPI runs a plain `def` dependency on its thread pool, a hand-off to another
+# thread and back for every request, for a few attribute reads.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_messages(request: Request) -> Messages:
+async def get_messages(request: Request) -> Messages:
     """The request's language (cookie, then Accept-Language), for the strings a handler writes itself."""
     return messages_for(request)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from ...errors import FruitsError
 from ...identify import Identification, strip_metadata
@@ -60,16 +60,27 @@ def _strip_and_identify(catalog: Catalog, photo: bytes) -> tuple[bytes, Identifi
     return photo, catalog.identifier.identify(photo, 3, catalog.settings.gallery_size)
 
 
-async def _identify(request: Request, catalog: Catalog) -> tuple[bytes, Identification]:
+def _identify_response(catalog: Catalog, photo: bytes) -> JSONResponse:
+    """The API's whole answer, rendered to JSON bytes on the identify worker. Returned as a Response, FastAPI
+    sends it as it is: its own way (jsonable_encoder walking the answer's ~300 values, then json.dumps) gave the
+    same bytes for 0.6 ms more of the event loop's CPU a call (tests/web/test_identify_api.py checks the bytes)."""
+    _, answer = _strip_and_identify(catalog, photo)
+    return JSONResponse(_answer_json(answer))
+
+
+async def _on_worker(request: Request, work, catalog: Catalog):
     body = await request.body()
     photo = photo_from_body(body, request.headers.get("content-type"))
-    return await asyncio.wrap_future(identify_workers().submit(_strip_and_identify, catalog, photo))
+    return await asyncio.wrap_future(identify_workers().submit(work, catalog, photo))
+
+
+async def _identify(request: Request, catalog: Catalog) -> tuple[bytes, Identification]:
+    return await _on_worker(request, _strip_and_identify, catalog)
 
 
 @api.post("/identify")
 async def identify_api(request: Request, catalog: Catalog = Depends(get_catalog)):
-    _, answer = await _identify(request, catalog)
-    return _answer_json(answer)
+    return await _on_worker(request, _identify_response, catalog)
 
 
 def _page(request: Request, catalog: Catalog, status: int = 200, **context):

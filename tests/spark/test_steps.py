@@ -136,3 +136,13 @@ def test_the_listing_gives_the_bytes_and_featurize_restores_the_split_size(spark
     assert steps.listed_bytes(files) == sum(p.stat().st_size for p in synthetic_photos.rglob("*.jpg"))
     _featurize(spark, synthetic_photos, tmp_path / "out")
     assert spark.conf.get(steps.SPLIT_BYTES) == str(steps.MAX_SPLIT_BYTES)
+    # Set back to what it was, also when the block fails half-way (a notebook's session outlives the run).
+    discovered = steps.discover(spark, (synthetic_photos.as_uri(),))
+    config = RunConfig(inputs=(str(synthetic_photos),), output=str(tmp_path / "o"), **FAST).validated()
+    spark.conf.set(steps.SPLIT_BYTES, "123456789")
+    with pytest.raises(RuntimeError, match="half-way"):
+        with steps.balanced_photo_splits(spark, discovered, config):
+            assert spark.conf.get(steps.SPLIT_BYTES) != "123456789"
+            raise RuntimeError("half-way")
+    assert spark.conf.get(steps.SPLIT_BYTES) == "123456789"
+    spark.conf.set(steps.SPLIT_BYTES, str(steps.MAX_SPLIT_BYTES))

@@ -26,7 +26,7 @@ from contextlib import ExitStack
 import numpy as np
 import pandas as pd  # module level: the pandas UDF's type hints are resolved in this module's namespace
 
-from ..classify import LinearModel
+from ..classify import LinearModel, reference_mask
 from ..evaluation import sources_of
 from ..layout import SPLITS
 from ..outputs import CLASSIFIER_FILE, ClassifierInfo
@@ -98,14 +98,17 @@ def reference_counts(named) -> dict[tuple[str | None, str, str], int]:
 
 
 def references_of(counts: Mapping[tuple[str | None, str, str], int]) -> tuple[bool, dict[tuple[str, str], int]]:
-    """(whether the references are the Training photos, reference photos per (input, label)): the labelled
-    Training photos, or every labelled photo when the run has no split (fruits.classify.reference_mask)."""
-    training = any(split == TRAINING for split, _, _ in counts)
-    chosen: Counter = Counter()
-    for (split, source, label), n in counts.items():
-        if split == TRAINING or not training:
-            chosen[(source, label)] += n
-    return training, dict(chosen)
+    """(whether the references are the Training photos, reference photos per (input, label)): the kNN's rule,
+    fruits.classify.reference_mask (the labelled Training photos, or every labelled photo when the run has no
+    split), applied to the groups of photos instead of to the photos."""
+    groups = list(counts)
+    chosen = reference_mask(np.asarray([label for _, _, label in groups], dtype=object),
+                            np.asarray([split for split, _, _ in groups], dtype=object))
+    references: Counter = Counter()
+    for (_, source, label), n, keep in zip(groups, counts.values(), chosen):
+        if keep:
+            references[(source, label)] += n
+    return any(split == TRAINING for split, _, _ in groups), dict(references)
 
 
 def per_input_of(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:

@@ -10,7 +10,8 @@ import hashlib
 import logging
 import pickle
 import os
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from .. import outputs
@@ -134,6 +135,24 @@ def balanced_split_bytes(n_photos: int, n_bytes: int, slots: int, open_cost: int
     tasks = max(2, -(-total // (cap * slots))) * slots
     per_task = -(-n_photos // tasks)
     return min(cap, max(open_cost, int(per_task * total / n_photos)))
+
+
+@contextmanager
+def balanced_photo_splits(spark, discovered: Discovered, config: RunConfig) -> Iterator[None]:
+    """The session's split size set by `balanced_split_bytes` for the photos of `discovered` while the block runs
+    (Spark cuts a scan into splits when the job runs), then set back to what it was, failed or not. A value given
+    with --conf is left alone."""
+    if SPLIT_BYTES in config.spark_conf:
+        yield
+        return
+    n_bytes = sum(listed_bytes(files) for files, n in zip(discovered.files, discovered.listed) if n)
+    before = spark.conf.get(SPLIT_BYTES)
+    spark.conf.set(SPLIT_BYTES, str(balanced_split_bytes(discovered.n_input, n_bytes,
+                                                          spark.sparkContext.defaultParallelism)))
+    try:
+        yield
+    finally:
+        spark.conf.set(SPLIT_BYTES, before)
 
 
 def check_inputs(fs: HadoopFS, input_uris: tuple[str, ...]) -> None:
@@ -296,10 +315,6 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    if SPLIT_BYTES not in config.spark_conf:  # a value given with --conf is left alone
-        n_bytes = sum(listed_bytes(files) for files, n in zip(discovered.files, discovered.listed) if n)
-        split = balanced_split_bytes(discovered.n_input, n_bytes, spark.sparkContext.defaultParallelism)
-        spark.conf.set(SPLIT_BYTES, str(split))
     counters = FeaturizeCounters(spark)
     udf = make_featurize_udf(model.spec, model.broadcast, config.limits, counters)
     # Kept on the executors' disks so features/ and errors/ come from one pass of the CNN. (One write partitioned
@@ -311,7 +326,8 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
     per_input = [F.sum(F.when(F.col("input") == i, 1).otherwise(0)).alias(f"input_{i}") for i in range(n_inputs)]
     written = {name: Observation(name) for name in (outputs.FEATURES, outputs.ERRORS)}
     try:
-        with TaskProgress(spark, "featurize", discovered.n_input, on_progress):
+        with balanced_photo_splits(spark, discovered, config), \
+                TaskProgress(spark, "featurize", discovered.n_input, on_progress):
             ok = featurized.filter(F.col("error").isNull())
             ok = ok.observe(written[outputs.FEATURES], *per_input).select("path", "label", "split", "features")
             write(ok.write.mode("overwrite"), "parquet", uris[outputs.FEATURES])
@@ -320,7 +336,6 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
             write(failed.write.mode("overwrite"), "parquet", uris[outputs.ERRORS])
     finally:
         featurized.unpersist()
-        spark.conf.set(SPLIT_BYTES, config.spark_conf.get(SPLIT_BYTES, str(MAX_SPLIT_BYTES)))
     features = [int(written[outputs.FEATURES].get[f"input_{i}"] or 0) for i in range(n_inputs)]
     errors = [int(written[outputs.ERRORS].get[f"input_{i}"] or 0) for i in range(n_inputs)]
     skipped = [listed - ok - bad for listed, ok, bad in zip(discovered.listed, features, errors)]

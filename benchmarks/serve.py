@@ -15,7 +15,11 @@ reads it. Then starts a real `fruits serve` process and measures:
   clients posting real shop photos (the Test photos of --query-photos), and the same for a 4000x3000 photo with
   an EXIF rotation (every 10th request), whose answer must be the same kind as the upright photo's.
 - the server's CPU per answer in both phases (user + system, every thread: what bounds the throughput whatever
-  else runs), and the part of it spent on the event loop's thread (HTTP, routing, middleware, sending).
+  else runs), and the part of it spent on the event loop's thread (HTTP, routing, middleware, sending);
+- the clients' own CPU per request in the load phase: they run on the same machine as the server, so what they
+  spend is taken from the server's cores. The load phase's clients are plain `http.client` connections (about 1
+  ms of CPU a request; `--client httpx`, the client used before, spends about 8 ms, a fifth of 2 cores at 50
+  requests a second: docs/identify.md, "Latency").
 
 The identify model is a LiteRT conversion cached per machine (by the weights' sha256): the server log lines
 printed say whether this start found it in the cache (as after `fruits run` on the same machine) or converted it
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client
 import io
 import json
 import os
@@ -160,6 +165,10 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--work", help="folder for the synthetic OUTPUT (default: a temporary one, removed)")
     parser.add_argument("--serve-output", help="serve this OUTPUT as it is instead of building a synthetic one")
+    parser.add_argument("--client", choices=("light", "httpx"), default="light",
+                        help="the load phase's HTTP client: light (http.client, ~1 ms of CPU a request) or httpx "
+                             "(~8 ms a request, the clients' CPU taken from the server's 2 cores: the figures "
+                             "before 2026-12-02)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -234,22 +243,40 @@ def main(argv=None) -> int:
                                         "event_loop_cpu_ms_per_request": round(1000 * loop_alone / len(alone), 2)}
             local = threading.local()
 
+            def post(body: bytes) -> int:
+                """One POST of a photo on this client thread's own keep-alive connection: its status."""
+                if args.client == "httpx":
+                    client = getattr(local, "client", None) or httpx.Client(timeout=60)
+                    local.client = client
+                    return client.post(base + "/api/identify", content=body,
+                                       headers={"content-type": "image/jpeg"}).status_code
+                connection = getattr(local, "connection", None)
+                if connection is None:
+                    connection = local.connection = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
+                # The headers httpx sends (so the server does the same work, gzip included); the answer is read
+                # whole but not decompressed or parsed: the load phase measures the server, not the client.
+                connection.request("POST", "/api/identify", body=body, headers={
+                    "content-type": "image/jpeg", "accept": "*/*", "accept-encoding": "gzip, deflate"})
+                response = connection.getresponse()
+                response.read()
+                return response.status
+
             def one(i: int):
-                client = getattr(local, "client", None) or httpx.Client(timeout=60)
-                local.client = client
                 body = big if i % 10 == 9 else photos[i % len(photos)]
                 t0 = time.perf_counter()
-                response = client.post(base + "/api/identify", content=body, headers={"content-type": "image/jpeg"})
+                status = post(body)
                 elapsed = time.perf_counter() - t0
-                return ("big" if body is big else "shop"), response.status_code, elapsed
+                return ("big" if body is big else "shop"), status, elapsed
 
             stop = threading.Event()
             sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
             sampler.start()
             t0, cpu_load, loop_load = time.monotonic(), cpu_s(server.pid), event_loop_cpu_s(server.pid)
+            cpu_clients = time.process_time()
             with ThreadPoolExecutor(args.clients) as pool:
                 done = list(pool.map(one, range(args.requests)))
             wall, cpu_load = time.monotonic() - t0, cpu_s(server.pid) - cpu_load
+            cpu_clients = time.process_time() - cpu_clients
             loop_load = event_loop_cpu_s(server.pid) - loop_load
             stop.set()
             sampler.join()
@@ -260,7 +287,10 @@ def main(argv=None) -> int:
                                # CPU the server spent per answer (every thread): what bounds the throughput on
                                # a machine of n cores (n / CPU per answer), whatever else runs on it.
                                "server_cpu_ms_per_request": round(1000 * cpu_load / args.requests, 1),
-                               "event_loop_cpu_ms_per_request": round(1000 * loop_load / args.requests, 2)}
+                               "event_loop_cpu_ms_per_request": round(1000 * loop_load / args.requests, 2),
+                               # The clients run on the same machine: their CPU is taken from the server's cores.
+                               "client": args.client,
+                               "client_cpu_ms_per_request": round(1000 * cpu_clients / args.requests, 2)}
             for kind in ("shop", "big", "all"):
                 times = sorted(1000 * t for k, _, t in done if kind == "all" or k == kind)
                 if times:

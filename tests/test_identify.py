@@ -210,6 +210,48 @@ def test_view_zero_of_a_turned_phone_photo_is_what_the_run_computes(synthetic_ph
     np.testing.assert_array_equal(views[0], decode_and_resize(turned, 160))
 
 
+def _crops_decoded_on_their_own(photo: bytes, size: int, views: int) -> list[np.ndarray]:
+    """The crops of fruits.identify.views worked out the plain way: a decode of their own at the JPEG draft
+    scale that keeps size / CROP_SHARE pixels, a copy turned upright, each crop resized."""
+    from PIL import ImageOps
+
+    from fruits.identify.views import CROP_SHARE, _crop_boxes
+    from fruits.images import to_rgb
+
+    image = Image.open(io.BytesIO(photo))
+    width, height = image.size
+    scale = min(width, height) / (size / CROP_SHARE)
+    if image.format == "JPEG" and scale >= 2:
+        image.draft("RGB", (int(width / scale), int(height / scale)))
+    image = to_rgb(ImageOps.exif_transpose(image))
+    return [np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
+            for box in _crop_boxes(*image.size)[: views - 1]]
+
+
+# The views are cut with as little work as possible (one header read, the orientation applied in place, the
+# views written straight into the array, one decode when view 0 and the crops share a draft scale): the same
+# pixels as each view computed on its own, whatever the photo's size, format, mode and orientation.
+@pytest.mark.parametrize("width, height, image_format, mode, orientation, size", [
+    (4000, 3000, "JPEG", "RGB", 6, 160), (348, 348, "JPEG", "RGB", None, 160), (300, 400, "JPEG", "RGB", 3, 64),
+    (1000, 700, "JPEG", "L", 8, 160), (500, 300, "PNG", "RGBA", None, 64), (100, 100, "JPEG", "RGB", None, 64)])
+def test_every_view_is_the_pixels_it_gets_on_its_own(synthetic_photos, width, height, image_format, mode,
+                                                     orientation, size):
+    from fruits.identify.views import photo_views
+
+    upright = Image.open(io.BytesIO(sorted((synthetic_photos / "Test").rglob("*.jpg"))[0].read_bytes()))
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    upright.convert("RGB").resize((width, height)).convert(mode).save(buffer, image_format, exif=exif.tobytes())
+    photo = strip_metadata(buffer.getvalue())
+    views = photo_views(photo, size, 6)
+    assert views.shape == (6, size, size, 3) and views.flags.c_contiguous
+    np.testing.assert_array_equal(views[0], decode_and_resize(photo, size))
+    np.testing.assert_array_equal(views[1:], np.stack(_crops_decoded_on_their_own(photo, size, 6)))
+    np.testing.assert_array_equal(photo_views(photo, size, 3), views[:3])
+
+
 def _phone_photo(upright: bytes, orientation: int | None) -> bytes:
     """A 4000x3000 JPEG from an upright photo, its pixels stored turned by 90 degrees, with the EXIF orientation
     (6) that turns it back upright, or none."""

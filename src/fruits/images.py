@@ -115,7 +115,8 @@ def decode_and_resize(data: bytes | None, size: int, limits: ImageLimits = Image
             if scale >= 2:
                 image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
         image.load()
-        image = ImageOps.exif_transpose(image) or image
+        # In place: a photo with no orientation to apply is not copied (a copy of the decoded pixels otherwise).
+        ImageOps.exif_transpose(image, in_place=True)
         image = to_rgb(image)
         box = square_crop_box(*image.size)
         if image.size != (size, size):

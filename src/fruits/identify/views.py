@@ -27,45 +27,65 @@ def _crop_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
             (0, bottom, side, bottom + side), (right, bottom, right + side, bottom + side)]
 
 
-def _draft(image: Image.Image, needed: float) -> None:
-    """Let a JPEG decode at a reduced scale (a free DCT downscale) that keeps `needed` pixels on its short side:
-    the rule of fruits.images.decode_and_resize, which asks for the square itself (needed = size)."""
-    if image.format in ("JPEG", "MPO"):
-        width, height = image.size
-        scale = min(width, height) / needed
-        if scale >= 2:
-            image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+def _draft_size(image: Image.Image, needed: float) -> tuple[int, int] | None:
+    """The size fruits.images.decode_and_resize asks JPEG's draft() for, to keep `needed` pixels on the short
+    side (needed = size there; the crops ask for size / CROP_SHARE); None when no draft is asked for."""
+    if image.format not in ("JPEG", "MPO"):
+        return None
+    width, height = image.size
+    scale = min(width, height) / needed
+    if scale < 2:
+        return None
+    return max(1, int(width / scale)), max(1, int(height / scale))
+
+
+def _drafted_size(size: tuple[int, int], request: tuple[int, int] | None) -> tuple[int, int]:
+    """The size Pillow's JPEG draft() decodes to for `request` (the largest of its 1/8, 1/4, 1/2 and 1/1 DCT
+    scales that keeps the requested size): to know, from the header alone, whether view 0 and the crops fall on
+    the same scale."""
+    if request is None:
+        return size
+    ratio = min(size[0] // request[0], size[1] // request[1])
+    scale = next(s for s in (8, 4, 2, 1) if ratio >= s)
+    return (size[0] + scale - 1) // scale, (size[1] + scale - 1) // scale
 
 
 def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """(V, size, size, 3) uint8, V <= 6: the centred square (as `fruits run` sees it), then the centre and four
     corner crops of CROP_SHARE of the short side.
 
-    The photo is decoded once. View 0 must be the very pixels `fruits run` computes (decode_and_resize); the crops
+    The photo is decoded once for the crops. View 0 must be the very pixels `fruits run` computes (decode_and_resize); the crops
     need a finer draft scale than the whole square when the photo is big, and JPEG's draft scales are 1/1, 1/2,
-    1/4 and 1/8, so the two usually fall on the same one (a 348x348 shop photo: none; a 4000x3000 phone photo at
-    160 or 224 px: 1/8 for both) and one decode serves both; only when they differ is view 0 decoded on its own."""
+    1/4 and 1/8, so the two often fall on the same one (a 4000x3000 phone photo at 160 or 224 px: 1/8 for both)
+    and one decode serves both; when they differ (a 348x348 shop photo at 160 px: 1/2 for view 0, none for the
+    crops) view 0 is decoded on its own. The photo's header is read once for all this (the scales are worked out
+    from it), and nothing is copied that need not be (the orientation is applied in place; the views are written
+    straight into the array returned): the same pixels as before for less CPU (docs/identify.md, "Latency")."""
     if views <= 1:
         return decode_and_resize(data, size, limits)[None]
     image = open_image(data, limits)
     try:
-        whole = open_image(data, limits)
-        _draft(whole, size)
-        # Each crop must still hold `size` pixels after the draft scale.
-        _draft(image, size / CROP_SHARE)
-        shared = image.size == whole.size
+        original = image.size
+        whole_request = _draft_size(image, size)
+        crops_request = _draft_size(image, size / CROP_SHARE)  # each crop must still hold `size` pixels
+        if crops_request is not None:
+            image.draft("RGB", crops_request)
+        # One decode serves view 0 when it lands where decode_and_resize's own draft would (checked against the
+        # size Pillow actually chose, so a change in Pillow's rule costs a second decode, never other pixels).
+        shared = _drafted_size(original, whole_request) == image.size == _drafted_size(original, crops_request)
         image.load()
-        image = to_rgb(ImageOps.exif_transpose(image) or image)
+        ImageOps.exif_transpose(image, in_place=True)
+        image = to_rgb(image)
+        out = np.empty((min(views, 6), size, size, 3), dtype=np.uint8)
         if shared:  # the steps of decode_and_resize after its decode, on the same decoded pixels
-            first = image if image.size == (size, size) else image.resize(
-                (size, size), Image.Resampling.BILINEAR, box=square_crop_box(*image.size))
-            first = np.asarray(first, dtype=np.uint8)
-        crops = [np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
-                 for box in _crop_boxes(*image.size)[: views - 1]]
+            out[0] = np.asarray(image if image.size == (size, size) else image.resize(
+                (size, size), Image.Resampling.BILINEAR, box=square_crop_box(*image.size)), dtype=np.uint8)
+        for i, box in enumerate(_crop_boxes(*image.size)[: views - 1], start=1):
+            out[i] = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
     except ImageDecodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated files and codec errors are the photo's fault
         raise ImageDecodeError(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]) from None
     if not shared:
-        first = decode_and_resize(data, size, limits)
-    return np.stack([first, *crops])
+        out[0] = decode_and_resize(data, size, limits)
+    return out

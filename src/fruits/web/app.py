@@ -5,6 +5,7 @@ data; every script and style is served by the app itself."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -49,6 +50,16 @@ def one_thread_per_call() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+def freeze_start_up_objects() -> None:
+    """Move what start-up built (the catalog, the kNN's labels, the model pool: ~116,000 objects at 100,000
+    photos) out of the garbage collector's reach: they live as long as the server. A full collection walks every
+    tracked object while holding the GIL, so identify and the event loop stop meanwhile: 109 ms for a catalog of
+    100,000 photos (measured on a busy machine; two ran during start-up, 159 and 317 ms). Frozen, a full
+    collection walks only what requests left behind. Garbage is collected first, so none is frozen."""
+    gc.collect()
+    gc.freeze()
+
+
 def describe_photos(catalog: Catalog) -> None:
     """Describe the sample of photos the comparison histograms use (brightness, hue) in the background, so the
     first visitor of an item page does not wait. Bounded (catalog.MEASURE_SAMPLE photos), whatever the run's
@@ -72,6 +83,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None) -> FastAPI:
             # says it is listening, so no request waits for it.
             await asyncio.to_thread(warm_identify, catalog)
             one_thread_per_call()
+            freeze_start_up_objects()
             threading.Thread(target=describe_photos, args=(catalog,), name="fruits-describe", daemon=True).start()
         yield
 

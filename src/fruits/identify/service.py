@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 # 94.7% / 99.6% in cross-validation on the 1,142 shop Training photos, every photo with no fruit "not sure" (one
 # or two views let a plain wall through); and half the CPU of six (benchmarks/identify_cpu.py).
 DEFAULT_VIEWS = 3
+# The whole photo's share of a photo's score when it is looked at in several views; the crops share the rest
+# evenly. None: every view the same (the plain mean). Chosen by cross-validation (docs/identify.md, "Levers").
+WHOLE_VIEW_WEIGHT: float | None = None
 # Images per call of the LiteRT model: None, every view of a photo in one call. Measured at 160 px with three
 # views (benchmarks/identify_cpu.py, busy 2-core machine): 15.8-17.5 ms of model CPU per photo in one call of
 # three, 20.5 ms in calls of 2 + 1 (the interpreter re-plans its tensors whenever the call size changes) and
@@ -312,10 +315,11 @@ class Identifier:
         return self.view_coordinates(data)[0]
 
     def label_scores(self, views: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, str]:
-        """(classes, (C,) scores, method) averaged over the views."""
+        """(classes, (C,) scores, method): the views' scores, weighted by view_weights."""
+        weights = view_weights(len(views))
         if self.linear is not None:
-            return self.linear.classes, self.linear.probabilities(views).mean(axis=0), "logistic"
-        return self.classifier.classes, self.classifier.classify(views).scores.mean(axis=0), "knn"
+            return self.linear.classes, weights @ self.linear.probabilities(views), "logistic"
+        return self.classifier.classes, weights @ self.classifier.classify(views).scores, "knn"
 
     def identify(self, data: bytes, top: int = 3, similar: int = 8) -> Identification:
         return self.answer(self.view_coordinates(data), top, similar)
@@ -388,6 +392,18 @@ class Identifier:
     def _kind_name(self, kind: str) -> str:
         card = self.facts.kinds.get(kind)
         return card["common_name"] if card else kind
+
+
+def view_weights(n: int, whole: float | None = WHOLE_VIEW_WEIGHT) -> np.ndarray:
+    """(n,) the weight of each view in a photo's score, summing to 1: view 0 (the whole photo) weighs `whole`,
+    the crops share the rest evenly; the same for every view when `whole` is None or there is one view."""
+    if n == 1 or whole is None:
+        return np.full(n, 1.0 / n)
+    if not 0.0 <= whole <= 1.0:
+        raise ValueError(f"the whole view's weight must be between 0 and 1, not {whole!r}")
+    weights = np.full(n, (1.0 - whole) / (n - 1))
+    weights[0] = whole
+    return weights
 
 
 def verdict(best: dict, ranked: list[dict], confident: bool, familiarity: float) -> str:

@@ -183,8 +183,12 @@ def test_a_photos_label_scores_are_its_views_scores_weighted(synthetic_identifie
     classes, scores, method = synthetic_identifier.label_scores(views)
     per_view = (synthetic_identifier.linear.probabilities(views) if method == "logistic"
                 else synthetic_identifier.classifier.classify(views).scores)
-    np.testing.assert_allclose(scores, view_weights(len(views)) @ per_view, rtol=1e-12)
+    np.testing.assert_allclose(scores, view_weights(len(views), synthetic_identifier.whole_view_weight) @ per_view,
+                               rtol=1e-12)
     assert abs(scores.sum() - 1.0) < 1e-9
+    plain = Identifier(synthetic_identifier.run, synthetic_identifier.classifier, synthetic_identifier.reference_rows,
+                       linear=synthetic_identifier.linear or False, whole_view_weight=None)
+    np.testing.assert_allclose(plain.label_scores(views)[1], per_view.mean(axis=0), rtol=1e-12)
 
 
 def test_the_run_fits_a_linear_classifier_with_pyspark(synthetic_run, synthetic_identifier):

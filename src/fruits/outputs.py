@@ -111,6 +111,7 @@ class ClassifierInfo:
     weighting: str = "none"
     references_per_input: dict[str, int] = field(default_factory=dict)  # with "input": what was balanced
     tolerance: float = 1e-6  # L-BFGS's convergence tolerance (the value before it was recorded)
+    standardization: bool = True  # the L2 penalty on standardised coordinates (every run before it was recorded)
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,8 @@ class Identifier:
 
     def __init__(self, run: RunOutput, classifier: KnnClassifier, reference_rows: np.ndarray,
                  facts: FruitFacts | None = None, limits: ImageLimits | None = None, threads: int | None = None,
-                 views: int = DEFAULT_VIEWS, linear: LinearModel | None | bool = True):
+                 views: int = DEFAULT_VIEWS, linear: LinearModel | None | bool = True,
+                 whole_view_weight: float | None = WHOLE_VIEW_WEIGHT):
         self.run = run
         self.classifier = classifier
         self.reference_rows = reference_rows
@@ -273,6 +274,8 @@ class Identifier:
                                             max_pixels=run.manifest.limits.max_pixels)
         self.threads = threads
         self.views = max(1, int(views))
+        self.whole_view_weight = whole_view_weight
+        view_weights(self.views, whole_view_weight)  # a bad weight is refused now, not on the first photo
         # linear=True: the run's own classifier/ when it has one; False: kNN only; or a LinearModel to use.
         self.linear = load_linear_model(run) if linear is True else (linear or None)
         self._label_facts: dict[str, _LabelFacts] = {}
@@ -316,7 +319,7 @@ class Identifier:
 
     def label_scores(self, views: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, str]:
         """(classes, (C,) scores, method): the views' scores, weighted by view_weights."""
-        weights = view_weights(len(views))
+        weights = view_weights(len(views), self.whole_view_weight)
         if self.linear is not None:
             return self.linear.classes, weights @ self.linear.probabilities(views), "logistic"
         return self.classifier.classes, weights @ self.classifier.classify(views).scores, "knn"
@@ -372,6 +375,7 @@ class Identifier:
             coordinates=[float(c) for c in coords[:3]],
             model={"engine": self.run.manifest.engine, "image_size": self.run.manifest.image_size,
                    "weights_sha256": self.run.manifest.weights.sha256, "views": self.views,
+                   "whole_view_weight": self.whole_view_weight,
                    "classifier": method},
         )
 

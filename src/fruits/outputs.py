@@ -238,6 +238,10 @@ def _convert(kind: Any, value: Any, where: str, name: str) -> Any:
         return {key: _convert(args[1], item, where, f"{name}.{key}") for key, item in value.items()}
     if kind is Any:
         return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            _wrong(where, name, "true or false", value)
+        return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             _wrong(where, name, "a number", value)

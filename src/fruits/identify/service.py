@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 # or two views let a plain wall through); and half the CPU of six (benchmarks/identify_cpu.py).
 DEFAULT_VIEWS = 3
 # The whole photo's share of a photo's score when it is looked at in several views; the crops share the rest
-# evenly. None: every view the same (the plain mean). Chosen by cross-validation (docs/identify.md, "Levers").
+# evenly. None: every view the same (the plain mean). 0.5 wins in cross-validation (docs/identify.md, "More
+# levers") but gains nothing on the Test photos and gives a plain wall a confident card, so it is not set.
 WHOLE_VIEW_WEIGHT: float | None = None
 # Images per call of the LiteRT model: None, every view of a photo in one call. Measured at 160 px with three
 # views (benchmarks/identify_cpu.py, busy 2-core machine): 15.8-17.5 ms of model CPU per photo in one call of

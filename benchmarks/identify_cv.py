@@ -19,7 +19,10 @@ weighted mean cross-entropy plus regularisation / 2 times the squared coefficien
 from zero, 100 iterations at most. It is fitted here in numpy/scipy (float32) so that 5 folds of a dozen methods
 take minutes, not hours of Spark; the product's own fit of the chosen method is measured by
 `benchmarks/identify_levers.py --product`. A method sets:
-  space      pca: the run's PCA coordinates (pca/); features: the 1,280 standardised features (features/)
+  space      pca: the run's PCA coordinates (pca/), standardised as the product fits them (PCA coordinates are
+             uncorrelated, so standardised is whitened); pca-raw: the same, not standardised (the L2 penalty on
+             the raw coefficients, pyspark.ml standardization=False); pca-unit: whitened and scaled to unit
+             length (cosine); features: the 1,280 standardised features (features/)
   weighting  none; input: every input (source of photos) weighs the same in the fit, so 1,142 real photos are
              not drowned by 11,400 studio ones; label: every label weighs the same; input-label: every input
              the same, shared evenly by its labels (fruits.spark.classifier.group_weights)
@@ -32,6 +35,14 @@ take minutes, not hours of Spark; the product's own fit of the chosen method is 
              its total weight, shared by its photos and their views (what the product's group_weights would do
              with the views as rows); `augment-add`: each view weighs as much as its photo, so the input weighs
              (1 + crops) times as much as before.
+  boost=B    the query input's photos weigh B times what the weighting gives them (then renormalised).
+
+Scorers (`--scorers`, each on the same fits): how a photo's views, and the kNN, become its scores; see SCORERS.
+The levers of docs/identify.md "More levers":
+
+    python benchmarks/identify_cv.py OUTPUT --views-cache VIEWS.npz --cache-views 3 --view-sets 0,1,2 \
+        --methods pca:input:1e-3 pca:input:1e-3:kind pca:input:1e-3:boost=2 pca-raw:input:1e-3 \
+        pca-unit:input:1e-3 --scorers mean max geo w0=0.5 knn=0.2
 
 Views (test-time augmentation): with `--views-cache FILE` the query input's photos are cut into the 6 views of
 fruits.identify.views and run through the run's model once (minutes; kept in FILE, an .npz, for the next call),
@@ -93,7 +104,7 @@ def parse_method(text: str) -> Method:
 #   geo        the views' log-probabilities averaged (geometric mean), renormalised
 #   w0=A       view 0 (the whole square) weighs A, the crops share 1 - A
 #   knn=A      (1 - A) the mean over views + A the kNN's kind scores of view 0 (k=20, the product's kNN)
-SCORERS = ("mean",)
+SCORERS = ("mean",)  # the default: what identify does
 
 
 def aggregate(scorer: str, label_views: np.ndarray, knn_label: np.ndarray | None) -> np.ndarray:

@@ -19,7 +19,10 @@ weighted mean cross-entropy plus regularisation / 2 times the squared coefficien
 from zero, 100 iterations at most. It is fitted here in numpy/scipy (float32) so that 5 folds of a dozen methods
 take minutes, not hours of Spark; the product's own fit of the chosen method is measured by
 `benchmarks/identify_levers.py --product`. A method sets:
-  space      pca: the run's PCA coordinates (pca/); features: the 1,280 standardised features (features/)
+  space      pca: the run's PCA coordinates (pca/), standardised as the product fits them (PCA coordinates are
+             uncorrelated, so standardised is whitened); pca-raw: the same, not standardised (the L2 penalty on
+             the raw coefficients, pyspark.ml standardization=False); pca-unit: whitened and scaled to unit
+             length (cosine); features: the 1,280 standardised features (features/)
   weighting  none; input: every input (source of photos) weighs the same in the fit, so 1,142 real photos are
              not drowned by 11,400 studio ones; label: every label weighs the same; input-label: every input
              the same, shared evenly by its labels (fruits.spark.classifier.group_weights)
@@ -32,6 +35,14 @@ take minutes, not hours of Spark; the product's own fit of the chosen method is 
              its total weight, shared by its photos and their views (what the product's group_weights would do
              with the views as rows); `augment-add`: each view weighs as much as its photo, so the input weighs
              (1 + crops) times as much as before.
+  boost=B    the query input's photos weigh B times what the weighting gives them (then renormalised).
+
+Scorers (`--scorers`, each on the same fits): how a photo's views, and the kNN, become its scores; see SCORERS.
+The levers of docs/identify.md "More levers":
+
+    python benchmarks/identify_cv.py OUTPUT --views-cache VIEWS.npz --cache-views 3 --view-sets 0,1,2 \
+        --methods pca:input:1e-3 pca:input:1e-3:kind pca:input:1e-3:boost=2 pca-raw:input:1e-3 \
+        pca-unit:input:1e-3 --scorers mean max geo w0=0.5 knn=0.2
 
 Views (test-time augmentation): with `--views-cache FILE` the query input's photos are cut into the 6 views of
 fruits.identify.views and run through the run's model once (minutes; kept in FILE, an .npz, for the next call),
@@ -59,23 +70,67 @@ class Method:
     reg: float = 1e-3
     target: str = "label"
     augment: str = ""  # "", "share" or "add"
+    boost: float = 1.0  # the query input's photos weigh `boost` times their weighting's share (then renormalised)
 
     @property
     def name(self) -> str:
         extra = (", kinds fitted" if self.target == "kind" else "") + \
-            (f", +ref views ({self.augment})" if self.augment else "")
+            (f", +ref views ({self.augment})" if self.augment else "") + \
+            (f", query input x{self.boost:g}" if self.boost != 1.0 else "")
         return f"{self.space} w={self.weighting} reg={self.reg:g}{extra}"
 
 
 AUGMENTS = {"augment": "share", "augment-share": "share", "augment-add": "add"}
 
 
+SPACES = ("pca", "pca-raw", "pca-unit", "features")
+
+
 def parse_method(text: str) -> Method:
-    """'pca:input:1e-2[:kind][:augment|augment-share|augment-add]'"""
+    """'pca:input:1e-2[:kind][:augment|augment-share|augment-add][:boost=2]'"""
     parts = text.split(":")
     space, weighting, reg = parts[0], parts[1], float(parts[2])
+    if space not in SPACES:
+        raise SystemExit(f"unknown space {space!r}: one of {SPACES}")
     augment = [AUGMENTS[p] for p in parts[3:] if p in AUGMENTS]
-    return Method(space, weighting, reg, "kind" if "kind" in parts[3:] else "label", augment[0] if augment else "")
+    boost = [float(p.split("=", 1)[1]) for p in parts[3:] if p.startswith("boost=")]
+    return Method(space, weighting, reg, "kind" if "kind" in parts[3:] else "label", augment[0] if augment else "",
+                  boost[0] if boost else 1.0)
+
+
+# --- how a photo's views (and the kNN) become kind scores: post-hoc, on the same fit --------------------------
+#   mean       the views' label probabilities averaged (what identify does)
+#   max        each kind's score is its best view's (then the scores renormalised)
+#   geo        the views' log-probabilities averaged (geometric mean), renormalised
+#   w0=A       view 0 (the whole square) weighs A, the crops share 1 - A
+#   knn=A      (1 - A) the mean over views + A the kNN's kind scores of view 0 (k=20, the product's kNN)
+SCORERS = ("mean",)  # the default: what identify does
+
+
+def aggregate(scorer: str, label_views: np.ndarray, knn_label: np.ndarray | None) -> np.ndarray:
+    """(q, V, C) label probabilities of the views -> (q, C) label scores (rows sum to 1)."""
+    name, _, value = scorer.partition("=")
+    if name == "mean":
+        return label_views.mean(axis=1)
+    if name == "max":
+        best = label_views.max(axis=1)
+        return best / best.sum(axis=1, keepdims=True)
+    if name == "geo":
+        logs = np.log(np.maximum(label_views, 1e-30)).mean(axis=1)
+        logs -= logs.max(axis=1, keepdims=True)
+        p = np.exp(logs)
+        return p / p.sum(axis=1, keepdims=True)
+    if name == "w0":
+        a, n = float(value), label_views.shape[1]
+        if n == 1:
+            return label_views[:, 0]
+        weights = np.full(n, (1.0 - a) / (n - 1))
+        weights[0] = a
+        return np.einsum("qvc,v->qc", label_views, weights)
+    if name == "knn":
+        a = float(value)
+        return (1.0 - a) * label_views.mean(axis=1) + a * knn_label
+    raise SystemExit(f"unknown scorer {scorer!r}")
 
 
 def augment_views() -> list[int]:
@@ -210,6 +265,7 @@ class Data:
 
         self.run = run
         self.output = args.output
+        self.query_input = args.query_input
         images = run.images
         self.facts = FruitFacts.load()
         self.labels = np.asarray([str(x) if x is not None else "" for x in images.labels], dtype=object)
@@ -224,7 +280,7 @@ class Data:
         self.kind = np.asarray([self.facts.kind_for(x) or x for x in self.labels], dtype=object)
 
     def space(self, name: str) -> np.ndarray:
-        if name == "pca":
+        if name.startswith("pca"):
             return self.pca
         if self.features is None:
             started = time.monotonic()
@@ -237,13 +293,20 @@ class Data:
         feats = np.stack([self.views[int(r)] for r in rows])
         if name == "features":
             return feats
-        flat = self.run.projection.project(feats.reshape(-1, feats.shape[-1]))
+        flat = self.run.projection.project(feats.reshape(-1, feats.shape[-1]))  # every pca-* space
         return flat.reshape(feats.shape[0], feats.shape[1], -1).astype(np.float32)
 
 
+def unit_rows(x: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """pca-unit: whitened (each coordinate over the references' spread) and scaled to unit length (cosine)."""
+    white = x / spread
+    return white / np.maximum(np.linalg.norm(white, axis=-1, keepdims=True), 1e-12)
+
+
 def fit_and_score(data: Data, method: Method, references: np.ndarray, queries: np.ndarray,
-                  view_sets: list[tuple[int, ...]]) -> dict[tuple[int, ...], np.ndarray]:
-    """{views: (len(queries), K) kind scores, and the label scores}, fitted on `references`."""
+                  view_sets: list[tuple[int, ...]], with_knn: bool = False):
+    """{views: (classes, (len(queries), V, C) label probabilities of each view)}, fitted on `references`, and the
+    kNN's label scores of the queries' view 0 in the same classes (or None)."""
     x = data.space(method.space)
     ref_x, ref_labels, ref_sources = x[references], data.labels[references], data.sources[references]
     extra, n_crops = np.zeros(0, dtype=np.int64), 0
@@ -262,12 +325,24 @@ def fit_and_score(data: Data, method: Method, references: np.ndarray, queries: n
     if method.augment == "add":  # each view weighs what its photo weighs: the photos' weights, then theirs again
         photo_weights = sample_weights(method.weighting, ref_labels[:len(references)], ref_sources[:len(references)])
         weights = np.concatenate([photo_weights, np.repeat(photo_weights[np.isin(references, extra)], n_crops)])
-    mean, scale = standardise(ref_x.astype(np.float64), weights)
+    if method.boost != 1.0:
+        weights = weights * np.where(ref_sources == data.query_input, method.boost, 1.0)
+        weights = weights * len(weights) / weights.sum()
+    transform = (lambda v: v)
+    if method.space == "pca-unit":
+        spread = np.sqrt(np.maximum(np.average((ref_x - np.average(ref_x, axis=0, weights=weights)) ** 2, axis=0,
+                                               weights=weights), 1e-24))
+        transform = (lambda v, spread=spread: unit_rows(v, spread))
+        ref_x = transform(ref_x)
+    if method.space == "pca-raw":  # no standardisation: the penalty acts on the coefficients of raw coordinates
+        mean, scale = np.zeros(ref_x.shape[1]), np.ones(ref_x.shape[1])
+    else:
+        mean, scale = standardise(ref_x.astype(np.float64), weights)
     coef, bias = fit_logistic((ref_x - mean) / scale, y, len(classes), weights, method.reg)
     data.last_fit = (classes, mean, scale, coef, bias)
 
     def probabilities(q):
-        logits = ((q - mean) / scale) @ coef.T + bias
+        logits = ((transform(q) - mean) / scale) @ coef.T + bias
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
@@ -275,12 +350,27 @@ def fit_and_score(data: Data, method: Method, references: np.ndarray, queries: n
     out = {}
     for views in view_sets:
         if views == (0,):
-            label_p = probabilities(x[queries])
+            label_views = probabilities(x[queries])[:, None, :]
         else:
             q = data.view_space(method.space, queries)[:, list(views), :]
-            label_p = np.mean([probabilities(q[:, v, :]) for v in range(q.shape[1])], axis=0)
-        out[views] = (classes, label_p)
-    return out
+            label_views = np.stack([probabilities(q[:, v, :]) for v in range(q.shape[1])], axis=1)
+        out[views] = (classes, label_views)
+    knn = None
+    if with_knn:
+        from fruits.classify import KnnClassifier
+
+        # The product's kNN: the reference photos (never their views), Euclidean on the PCA coordinates, k=20.
+        photos = data.pca[references]
+        result = KnnClassifier(photos, list(data.labels[references]), 20).classify(data.pca[queries])
+        knn_classes = np.asarray(result.classes)
+        if method.target == "kind":
+            kind_of = np.asarray([data.facts.kind_for(c) or c for c in knn_classes])
+            membership = (kind_of[:, None] == classes[None, :]).astype(np.float64)
+            knn = result.scores @ membership
+        else:
+            knn = np.zeros((len(queries), len(classes)))
+            knn[:, np.searchsorted(classes, knn_classes)] = result.scores
+    return out, knn
 
 
 def hits(data: Data, classes: np.ndarray, label_p: np.ndarray, queries: np.ndarray, kinds_fitted: bool) -> np.ndarray:
@@ -313,6 +403,9 @@ def main(argv=None) -> int:
                         help="views per photo computed into --views-cache (identify's are the first 3)")
     parser.add_argument("--view-sets", default="0,1,2,3,4,5;0,1",
                         help="sets of views to average over besides view 0 (with --views-cache), ';'-separated")
+    parser.add_argument("--scorers", nargs="+", default=list(SCORERS),
+                        help="how views (and the kNN) become scores, each on the same fit: mean, max, geo, w0=A, "
+                        "knn=A (A a share, e.g. knn=0.3)")
     parser.add_argument("--test", action="store_true",
                         help="instead of cross-validating, fit on every Training photo and score the Test photos")
     parser.add_argument("--save-model", help="with --test and one pca method: write its fit as a classifier "
@@ -339,26 +432,31 @@ def main(argv=None) -> int:
             if args.test else f"{len(queries_all)} {args.query_input}/Training photos in {args.folds} folds of consecutive shots "
             f"(references: the other {n_ref - len(queries_all)} Training photos + the other folds)")
     print(f"{args.output}: image size {run.manifest.image_size}, k={run.projection.k}; queries: {what}", flush=True)
-    print(f"\n{'method':52s} {'views':>11s} {'kind top-1':>10s} {'kind top-3':>10s} {'label top-1':>11s} "
+    print(f"\n{'method [scorer]':52s} {'views':>11s} {'kind top-1':>10s} {'kind top-3':>10s} {'label top-1':>11s} "
           f"{'fold min-max kind top-1':>23s} {'s/fit':>6s}", flush=True)
     folds = folds_of(data.labels[data.queries_cv], np.asarray([str(p) for p in run.images.paths])[data.queries_cv],
                      args.folds)
     for method in methods:
-        results = {v: [] for v in view_sets}
+        results = {(v, sc): [] for v in view_sets for sc in args.scorers}
+        with_knn = any(sc.startswith("knn") for sc in args.scorers)
         started = time.monotonic()
         splits = [(np.nonzero(data.training)[0], data.queries_test)] if args.test else [
             (np.nonzero(data.training & ~np.isin(np.arange(len(data.labels)), data.queries_cv[folds == f]))[0],
              data.queries_cv[folds == f]) for f in range(args.folds)]
         for references, queries in splits:
-            for views, (classes, label_p) in fit_and_score(data, method, references, queries, view_sets).items():
-                results[views].append(hits(data, classes, label_p, queries, method.target == "kind"))
+            scored, knn = fit_and_score(data, method, references, queries, view_sets, with_knn)
+            for views, (classes, label_views) in scored.items():
+                for scorer in args.scorers:
+                    label_p = aggregate(scorer, label_views, knn)
+                    results[(views, scorer)].append(hits(data, classes, label_p, queries, method.target == "kind"))
         per_fit = (time.monotonic() - started) / len(splits)
-        for views, parts in results.items():
+        for (views, scorer), parts in results.items():
             pooled = np.concatenate(parts)
             fold_top1 = [100 * p[:, 0].mean() for p in parts]
             label1 = "-" if np.isnan(pooled[:, 2]).any() else f"{100 * pooled[:, 2].mean():.1f}%"
             spread = f"{min(fold_top1):.1f}-{max(fold_top1):.1f}" if len(parts) > 1 else "-"
-            print(f"{method.name:52s} {','.join(map(str, views)):>11s} {100 * pooled[:, 0].mean():9.1f}% "
+            name = method.name + ("" if scorer == "mean" else f" [{scorer}]")
+            print(f"{name:52s} {','.join(map(str, views)):>11s} {100 * pooled[:, 0].mean():9.1f}% "
                   f"{100 * pooled[:, 1].mean():9.1f}% {label1:>11s} {spread:>23s} {per_fit:6.0f}", flush=True)
     if args.save_model and args.test and methods[-1].space == "pca" and methods[-1].target == "label":
         save_model(args.save_model, methods[-1], *data.last_fit)

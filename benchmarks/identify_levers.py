@@ -53,6 +53,9 @@ def main(argv=None) -> int:
                         help="also identify every query photo and photos with no fruit with the product's Identifier")
     parser.add_argument("--product-views", type=int, nargs="+",
                         help="views of the product's Identifier (default: its DEFAULT_VIEWS); several: one run each")
+    parser.add_argument("--whole-view-weight", type=float, default=-1.0,
+                        help="the product's Identifier: view 0's share of a photo's score (the crops share the "
+                        "rest; default: the product's WHOLE_VIEW_WEIGHT; 0 < A < 1, or 'nan' for the plain mean)")
     args = parser.parse_args(argv)
 
     from fruits.classify import KnnClassifier, LinearModel, kind_scores, reference_mask
@@ -156,7 +159,7 @@ def main(argv=None) -> int:
                   f"{100 * topk_hits(label_scores, truth_label, 1):10.1f}%")
     if args.product:
         for n_views in args.product_views or [None]:
-            product(run, query, facts, stored if args.classifier else True, n_views)
+            product(run, query, facts, stored if args.classifier else True, n_views, args.whole_view_weight)
     return 0
 
 
@@ -169,7 +172,7 @@ def read_linear_model(path: str):
         return LinearModel.from_dict(json.load(handle))
 
 
-def product(run, query, facts, linear=True, views: int | None = None) -> None:
+def product(run, query, facts, linear=True, views: int | None = None, whole: float = -1.0) -> None:
     """The product end to end: `Identifier.identify` on the query photos' bytes and on photos with no fruit."""
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     from tests.no_fruit import all_photos
@@ -177,7 +180,10 @@ def product(run, query, facts, linear=True, views: int | None = None) -> None:
     from fruits.identify import Identifier
     from fruits.identify.service import MIN_FAMILIARITY, MIN_KIND_SCORE
 
-    identifier = Identifier.for_run(run, linear=linear, **({"views": views} if views else {}))
+    options = {"views": views} if views else {}
+    if whole != -1.0:  # -1: the product's default; nan: the plain mean
+        options["whole_view_weight"] = None if whole != whole else whole
+    identifier = Identifier.for_run(run, linear=linear, **options)
     identifier.warm()
     images = run.images
     answers, started = [], time.monotonic()
@@ -188,7 +194,8 @@ def product(run, query, facts, linear=True, views: int | None = None) -> None:
     top1 = np.mean([a.kind == truth for truth, a in answers])
     top3 = np.mean([truth in [k["kind"] for k in a.kinds] for truth, a in answers])
     confident = [(truth, a) for truth, a in answers if a.confident]
-    print(f"\nproduct (Identifier.identify, {identifier.views} views, {answers[0][1].method}): kind top-1 "
+    print(f"\nproduct (Identifier.identify, {identifier.views} views, whole view's weight "
+          f"{identifier.whole_view_weight}, {answers[0][1].method}): kind top-1 "
           f"{100 * top1:.1f}%, top-3 {100 * top3:.1f}%, label top-1 {100 * label1:.1f}% on {len(answers)} photos ({1000 * seconds:.0f} ms a photo); "
           f"confident on {len(confident)} ({100 * len(confident) / len(answers):.0f}%), right on "
           f"{sum(a.kind == t for t, a in confident)} of those; thresholds familiarity >= {MIN_FAMILIARITY}, "

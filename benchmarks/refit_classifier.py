@@ -36,6 +36,9 @@ def main(argv=None) -> int:
     parser.add_argument("--weighting", choices=classifier.WEIGHTINGS, default=classifier.WEIGHTING)
     parser.add_argument("--regularisation", type=float, default=classifier.REGULARISATION)
     parser.add_argument("--tolerance", type=float, default=classifier.TOLERANCE)
+    parser.add_argument("--no-standardization", action="store_true",
+                        help="the L2 penalty on the coefficients of the raw PCA coordinates (pyspark.ml "
+                        "standardization=False; identify_cv.py's pca-raw space)")
     parser.add_argument("--reference-views", help="an .npz of views (benchmarks/identify_cv.py --views-cache): fit "
                         "also on the crops identify looks at of the Training photos of --views-input")
     parser.add_argument("--views-input", default="grocery-store-fruit")
@@ -57,7 +60,8 @@ def main(argv=None) -> int:
                                          Path(args.dest).resolve().as_uri(), HadoopFS(spark),
                                          inputs=run.manifest.input_uris, weighting=args.weighting,
                                          regularisation=args.regularisation,
-                                         tolerance=args.tolerance)
+                                         tolerance=args.tolerance,
+                                         standardization=not args.no_standardization)
     finally:
         spark.stop()
     print(json.dumps(info.__dict__ if info else None))

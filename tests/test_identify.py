@@ -155,6 +155,42 @@ def test_kinds_and_top_labels_are_worked_out_from_the_label_scores(synthetic_ide
             for c, card in zip(order[:3], cards)]
 
 
+@pytest.mark.parametrize("n, whole, expected", [
+    (1, 0.5, [1.0]), (3, None, [1 / 3, 1 / 3, 1 / 3]), (3, 0.5, [0.5, 0.25, 0.25]), (2, 0.8, [0.8, 0.2]),
+    (3, 1.0, [1.0, 0.0, 0.0]), (3, 0.0, [0.0, 0.5, 0.5])])
+def test_the_whole_view_weighs_its_share_and_the_crops_share_the_rest(n, whole, expected):
+    from fruits.identify.service import view_weights
+
+    np.testing.assert_allclose(view_weights(n, whole), expected)
+
+
+@pytest.mark.parametrize("whole", [-0.1, 1.5, float("nan")])
+def test_a_whole_view_weight_outside_0_to_1_is_refused(whole):
+    from fruits.identify.service import view_weights
+
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        view_weights(3, whole)
+
+
+def test_a_photos_label_scores_are_its_views_scores_weighted(synthetic_identifier, synthetic_photos):
+    """The classifier's scores of each view, weighted by view_weights (the product's WHOLE_VIEW_WEIGHT): rows of
+    probabilities, so the photo's scores sum to 1."""
+    from fruits.identify.service import view_weights
+
+    photo = sorted(synthetic_photos.rglob("*.jpg"))[0]
+    views = synthetic_identifier.view_coordinates(photo.read_bytes())
+    assert len(views) == synthetic_identifier.views > 1
+    classes, scores, method = synthetic_identifier.label_scores(views)
+    per_view = (synthetic_identifier.linear.probabilities(views) if method == "logistic"
+                else synthetic_identifier.classifier.classify(views).scores)
+    np.testing.assert_allclose(scores, view_weights(len(views), synthetic_identifier.whole_view_weight) @ per_view,
+                               rtol=1e-12)
+    assert abs(scores.sum() - 1.0) < 1e-9
+    plain = Identifier(synthetic_identifier.run, synthetic_identifier.classifier, synthetic_identifier.reference_rows,
+                       linear=synthetic_identifier.linear or False, whole_view_weight=None)
+    np.testing.assert_allclose(plain.label_scores(views)[1], per_view.mean(axis=0), rtol=1e-12)
+
+
 def test_the_run_fits_a_linear_classifier_with_pyspark(synthetic_run, synthetic_identifier):
     from fruits.identify.service import load_linear_model
 

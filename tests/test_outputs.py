@@ -37,7 +37,8 @@ def a_manifest(**changes) -> Manifest:
 
 @pytest.mark.parametrize("manifest", [a_manifest(), a_manifest(variance_target=None, k_source="k"),
                                       a_manifest(weights=WeightsInfo("random:3", "random:3", "c" * 64)),
-                                      a_manifest(classifier=A_CLASSIFIER)])
+                                      a_manifest(classifier=A_CLASSIFIER),
+                                      a_manifest(classifier=dataclasses.replace(A_CLASSIFIER, standardization=False))])
 def test_the_manifest_round_trips_through_json(manifest):
     text = manifest.to_json()
     assert parse_manifest(text) == manifest
@@ -46,6 +47,12 @@ def test_the_manifest_round_trips_through_json(manifest):
     assert data["manifest_version"] == outputs.MANIFEST_VERSION and data["status"] == "succeeded"
     assert data["inputs"][1] == {"uri": "s3://b/grocery", "n_input": 5, "n_features": 5, "n_errors": 0,
                                  "n_skipped": 0}
+
+
+def test_a_classifier_recorded_before_standardization_was_is_standardised():
+    data = a_manifest(classifier=A_CLASSIFIER).to_dict()
+    del data["classifier"]["standardization"]
+    assert parse_manifest(json.dumps(data)).classifier.standardization is True
 
 
 def test_a_version_2_manifest_written_before_classifiers_still_parses():
@@ -76,10 +83,14 @@ def _broken(edit):
         (lambda d: d.pop("manifest_version"), "field manifest_version is None"),
         (lambda d: d.update(manifest_version=3), "upgrade fruits"),
         (lambda d: d.update(classifier={"file": "classifier/model.json"}), "field classifier.labels"),
+        (lambda d: d.update(classifier={**A_CLASSIFIER.__dict__, "standardization": "no"}),
+         "field classifier.standardization should be true or false"),
+        (lambda d: d.update(classifier={**A_CLASSIFIER.__dict__, "standardization": 0}),
+         "field classifier.standardization should be true or false"),
     ],
     ids=["missing", "missing-nested", "wrong-type", "bool-for-int", "str-for-list", "missing-in-list",
          "null", "dict-value", "str-for-object", "failed-run", "no-version", "newer-version",
-         "incomplete-classifier"],
+         "incomplete-classifier", "str-for-bool", "int-for-bool"],
 )
 def test_a_broken_manifest_is_one_error_naming_the_field(edit, field):
     with pytest.raises(RunOutputError) as caught:

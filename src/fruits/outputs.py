@@ -111,6 +111,7 @@ class ClassifierInfo:
     weighting: str = "none"
     references_per_input: dict[str, int] = field(default_factory=dict)  # with "input": what was balanced
     tolerance: float = 1e-6  # L-BFGS's convergence tolerance (the value before it was recorded)
+    standardization: bool = True  # the L2 penalty on standardised coordinates (every run before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,10 @@ def _convert(kind: Any, value: Any, where: str, name: str) -> Any:
             _wrong(where, name, "an object", value)
         return {key: _convert(args[1], item, where, f"{name}.{key}") for key, item in value.items()}
     if kind is Any:
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            _wrong(where, name, "true or false", value)
         return value
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

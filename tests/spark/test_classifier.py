@@ -134,3 +134,22 @@ def test_an_unknown_weighting_is_refused(spark, tmp_path):
     with pytest.raises(ValueError, match="unknown weighting"):
         fit_classifier(spark, (tmp_path / "pca").as_uri(), (tmp_path / "c").as_uri(), HadoopFS(spark),
                        weighting="by-colour")
+
+
+@pytest.mark.parametrize("standardization", [True, False])
+def test_without_standardization_the_penalty_falls_on_the_raw_coefficients(spark, tmp_path, standardization):
+    """Two labels told apart by a coordinate of tiny spread (the second, x 0.001) beside one that says nothing.
+    Standardised, the tiny coordinate weighs like any other and the labels are told apart; on the raw scale its
+    coefficient must be a thousand times larger, which the L2 penalty forbids: the fit hardly uses it."""
+    rng = np.random.default_rng(1)
+    rows = [(f"file:/d/a/Training/{label}/{i}.jpg", label, "Training",
+             [rng.normal(0, 1.0), 0.001 * (sign + rng.normal(0, 0.3))])
+            for label, sign in (("Apple", -1.0), ("Pear", 1.0)) for i in range(30)]
+    uri = _pca_table(spark, tmp_path / "pca", rows)
+    folder = tmp_path / "classifier"
+    info = fit_classifier(spark, uri, folder.as_uri(), HadoopFS(spark), regularisation=0.1,
+                          standardization=standardization)
+    model = LinearModel.from_dict(json.loads((folder / "model.json").read_text()))
+    assert info.standardization is standardization and model.about["standardization"] is standardization
+    pear = model.probabilities(np.asarray([[0.0, 0.001]]))[0, model.classes.index("Pear")]
+    assert (pear > 0.75) if standardization else (0.45 < pear < 0.55), pear

@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 # 94.7% / 99.6% in cross-validation on the 1,142 shop Training photos, every photo with no fruit "not sure" (one
 # or two views let a plain wall through); and half the CPU of six (benchmarks/identify_cpu.py).
 DEFAULT_VIEWS = 3
+# The whole photo's share of a photo's score when it is looked at in several views; the crops share the rest
+# evenly. None: every view the same (the plain mean). 0.5 wins in cross-validation (docs/identify.md, "More
+# levers") but gains nothing on the Test photos and gives a plain wall a confident card, so it is not set.
+WHOLE_VIEW_WEIGHT: float | None = None
 # Images per call of the LiteRT model: None, every view of a photo in one call. Measured at 160 px with three
 # views (benchmarks/identify_cpu.py, busy 2-core machine): 15.8-17.5 ms of model CPU per photo in one call of
 # three, 20.5 ms in calls of 2 + 1 (the interpreter re-plans its tensors whenever the call size changes) and
@@ -261,7 +265,8 @@ class Identifier:
 
     def __init__(self, run: RunOutput, classifier: KnnClassifier, reference_rows: np.ndarray,
                  facts: FruitFacts | None = None, limits: ImageLimits | None = None, threads: int | None = None,
-                 views: int = DEFAULT_VIEWS, linear: LinearModel | None | bool = True):
+                 views: int = DEFAULT_VIEWS, linear: LinearModel | None | bool = True,
+                 whole_view_weight: float | None = WHOLE_VIEW_WEIGHT):
         self.run = run
         self.classifier = classifier
         self.reference_rows = reference_rows
@@ -270,6 +275,8 @@ class Identifier:
                                             max_pixels=run.manifest.limits.max_pixels)
         self.threads = threads
         self.views = max(1, int(views))
+        self.whole_view_weight = whole_view_weight
+        view_weights(self.views, whole_view_weight)  # a bad weight is refused now, not on the first photo
         # linear=True: the run's own classifier/ when it has one; False: kNN only; or a LinearModel to use.
         self.linear = load_linear_model(run) if linear is True else (linear or None)
         self._label_facts: dict[str, _LabelFacts] = {}
@@ -312,10 +319,11 @@ class Identifier:
         return self.view_coordinates(data)[0]
 
     def label_scores(self, views: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, str]:
-        """(classes, (C,) scores, method) averaged over the views."""
+        """(classes, (C,) scores, method): the views' scores, weighted by view_weights."""
+        weights = view_weights(len(views), self.whole_view_weight)
         if self.linear is not None:
-            return self.linear.classes, self.linear.probabilities(views).mean(axis=0), "logistic"
-        return self.classifier.classes, self.classifier.classify(views).scores.mean(axis=0), "knn"
+            return self.linear.classes, weights @ self.linear.probabilities(views), "logistic"
+        return self.classifier.classes, weights @ self.classifier.classify(views).scores, "knn"
 
     def identify(self, data: bytes, top: int = 3, similar: int = 8) -> Identification:
         return self.answer(self.view_coordinates(data), top, similar)
@@ -368,6 +376,7 @@ class Identifier:
             coordinates=[float(c) for c in coords[:3]],
             model={"engine": self.run.manifest.engine, "image_size": self.run.manifest.image_size,
                    "weights_sha256": self.run.manifest.weights.sha256, "views": self.views,
+                   "whole_view_weight": self.whole_view_weight,
                    "classifier": method},
         )
 
@@ -388,6 +397,18 @@ class Identifier:
     def _kind_name(self, kind: str) -> str:
         card = self.facts.kinds.get(kind)
         return card["common_name"] if card else kind
+
+
+def view_weights(n: int, whole: float | None = WHOLE_VIEW_WEIGHT) -> np.ndarray:
+    """(n,) the weight of each view in a photo's score, summing to 1: view 0 (the whole photo) weighs `whole`,
+    the crops share the rest evenly; the same for every view when `whole` is None or there is one view."""
+    if n == 1 or whole is None:
+        return np.full(n, 1.0 / n)
+    if not 0.0 <= whole <= 1.0:
+        raise ValueError(f"the whole view's weight must be between 0 and 1, not {whole!r}")
+    weights = np.full(n, (1.0 - whole) / (n - 1))
+    weights[0] = whole
+    return weights
 
 
 def verdict(best: dict, ranked: list[dict], confident: bool, familiarity: float) -> str:

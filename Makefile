@@ -78,8 +78,7 @@ test-spark35: $(VENV35)/.installed-stamp $(S3A_JARS)/.installed-stamp
 	FRUITS_S3A_JARS=$(abspath $(S3A_JARS)) $(VENV35)/bin/python -m pytest -p no:cacheprovider \
 		$(SPARK35_SAME_AS_MAIN:%=--deselect tests/spark/test_job.py::%) \
 		tests/spark/test_job.py tests/spark/test_pca.py \
-		tests/cloud/test_emr_node.py tests/cloud/test_s3_end_to_end.py \
-		tests/cloud/test_s3_incremental.py
+		tests/cloud/test_emr_node.py tests/cloud/test_s3_end_to_end.py
 
 # Throughput (see docs/performance.md): the Keras loop, the engine alone, fruits run and Spark's predict_batch_udf
 # on the 114-class slice, in one run. BENCH_ARGS="--sample" for the 4-class sample, "--repeat 10" for scale.

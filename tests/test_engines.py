@@ -1,5 +1,7 @@
 """Engines agree with a plain Keras model, and a worker builds its predictor once per job key."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,15 @@ SIZE = 64
 @pytest.fixture(scope="module")
 def weights():
     return load_weights(WeightsSpec.parse("random:11"), SIZE)
+
+
+@pytest.fixture(scope="module")
+def litert_cache(weights, tmp_path_factory):
+    """The module's one LiteRT conversion of `weights`, into an empty cache folder: (folder, flatbuffer). Each
+    conversion runs TensorFlow's converter (about 20 s of CI); the tests that need a converted model share this
+    one, and test_litert_conversion_is_cached_by_weights_digest checks what it left in the folder."""
+    folder = tmp_path_factory.mktemp("litert-cache")
+    return folder, prepare_payload("litert", weights, SIZE, cache_dir=str(folder))
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +43,8 @@ def plain_keras_features(weights, pixels):
 
 
 @pytest.mark.parametrize("engine", ["keras", "litert"])
-def test_engine_matches_plain_keras(engine, weights, pixels, tmp_path):
-    payload = prepare_payload(engine, weights, SIZE, cache_dir=str(tmp_path))
+def test_engine_matches_plain_keras(engine, weights, pixels, litert_cache):
+    payload = prepare_payload(engine, weights, SIZE, cache_dir=str(litert_cache[0]))
     spec = EngineSpec(engine, SIZE, weights.sha256 + engine, threads=1)
     features = load_predictor(spec, lambda: payload).predict(pixels)
     reference = plain_keras_features(weights, pixels)
@@ -41,8 +52,8 @@ def test_engine_matches_plain_keras(engine, weights, pixels, tmp_path):
     assert np.abs(features - reference).max() <= 1e-4
 
 
-def test_predictor_is_built_once_per_key_and_payload_read_only_on_a_miss(weights, tmp_path):
-    payload = prepare_payload("litert", weights, SIZE, cache_dir=str(tmp_path))
+def test_predictor_is_built_once_per_key_and_payload_read_only_on_a_miss(weights, litert_cache):
+    payload = litert_cache[1]
     reads = []
 
     def read_payload():
@@ -60,11 +71,17 @@ def test_predictor_is_built_once_per_key_and_payload_read_only_on_a_miss(weights
     assert engines.build_count() - before == 2
 
 
-def test_litert_conversion_is_cached_by_weights_digest(weights, tmp_path):
-    first = prepare_payload("litert", weights, SIZE, cache_dir=str(tmp_path))
-    cached = list(tmp_path.iterdir())
+def test_litert_conversion_is_cached_by_weights_digest(weights, litert_cache, tmp_path):
+    folder, first = litert_cache  # converted into an empty folder
+    cached = list(folder.iterdir())
     assert len(cached) == 1 and weights.sha256[:16] in cached[0].name
-    assert prepare_payload("litert", weights, SIZE, cache_dir=str(tmp_path)) == first
+    assert cached[0].read_bytes() == first
+    # A second call reads the file instead of converting again: in a copy of the folder whose file holds other
+    # bytes, it returns those bytes.
+    copy = tmp_path / "cache"
+    shutil.copytree(folder, copy)
+    (copy / cached[0].name).write_bytes(b"what the cache holds")
+    assert prepare_payload("litert", weights, SIZE, cache_dir=str(copy)) == b"what the cache holds"
 
 
 def test_unknown_engine_is_refused(weights):

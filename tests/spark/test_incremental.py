@@ -233,21 +233,6 @@ def test_why_nothing_can_be_reused(spark, synthetic_photos, previous_run, spoil,
     assert reason in why and "\n" not in why
 
 
-def test_features_deleted_by_hand_means_a_full_run_that_says_why(spark, synthetic_photos, previous_run):
-    from fruits.config import RunConfig
-    from fruits.spark.job import run_pipeline
-
-    _delete_features(previous_run)
-    said = []
-    config = RunConfig(inputs=(str(synthetic_photos),), output=str(previous_run), incremental="on", **FAST)
-    manifest = run_pipeline(config, spark, on_stage=said.append)
-    assert manifest.incremental.mode == "full" and "features/ is missing" in manifest.incremental.reason
-    assert manifest.incremental.new == manifest.n_input and manifest.incremental.reused == 0
-    lines = [line for line in said if "nothing reused" in line]
-    assert len(lines) == 1 and "features/ is missing (deleted by hand?)" in lines[0]
-    assert len(features_by_path(previous_run)) == manifest.n_features
-
-
 def test_strict_refuses_with_exit_2_and_leaves_the_previous_run(spark, synthetic_photos, previous_run, tmp_path,
                                                               capsys):
     manifest_before = (previous_run / "manifest.json").read_bytes()
@@ -260,14 +245,19 @@ def test_strict_refuses_with_exit_2_and_leaves_the_previous_run(spark, synthetic
         run_fixture_pipeline(spark, synthetic_photos, tmp_path / "empty", incremental="strict", **FAST)
 
 
-@pytest.mark.slow  # a full run: about a minute on a busy machine
 def test_after_a_swap_cut_short_readers_refuse_and_the_next_run_is_full(spark, synthetic_photos, previous_run):
     """What `commit` leaves when killed half-way through the swap (the state made by hand: a real kill inside a
     few milliseconds of renames cannot be aimed at): no manifest, features/ swapped, pca/ deleted and still
     staged, the rest staged. Readers refuse the folder; the next --incremental run is a full run that says why
-    and removes the staging folder."""
+    (once, on the stage lines, and in the manifest) and removes the staging folder.
+
+    Every reason to reuse nothing takes the same way through run_pipeline, the one checked here: what find_previous
+    says for each is test_why_nothing_can_be_reused (features/ deleted by hand included, which had a full run of
+    its own here)."""
+    from fruits.config import RunConfig
     from fruits.errors import RunOutputError
     from fruits.run_output.reader import open_run_output
+    from fruits.spark.job import run_pipeline
 
     staging = previous_run / "_incremental"
     staging.mkdir()
@@ -279,9 +269,14 @@ def test_after_a_swap_cut_short_readers_refuse_and_the_next_run_is_full(spark, s
     with pytest.raises(RunOutputError, match="no manifest.json"):
         open_run_output(str(previous_run))
 
-    manifest = run_fixture_pipeline(spark, synthetic_photos, previous_run, incremental="on", **FAST)
+    said = []
+    config = RunConfig(inputs=(str(synthetic_photos),), output=str(previous_run), incremental="on", **FAST)
+    manifest = run_pipeline(config, spark, on_stage=said.append)
     assert manifest.incremental.mode == "full"
     assert "no finished run (no manifest.json)" in manifest.incremental.reason
+    assert manifest.incremental.new == manifest.n_input and manifest.incremental.reused == 0
+    lines = [line for line in said if "nothing reused" in line]
+    assert len(lines) == 1 and "no finished run (no manifest.json)" in lines[0]
     assert not staging.exists()
     assert len(open_run_output(str(previous_run)).images) == manifest.n_features == manifest.n_input
 

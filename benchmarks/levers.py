@@ -2,6 +2,7 @@
 
     python benchmarks/levers.py inference   # LiteRT and TensorFlow images/s per batch size and thread count
     python benchmarks/levers.py decode      # where the 0.5 ms of Pillow decoding goes; JPEG draft on a big photo
+    python benchmarks/levers.py openvino    # OpenVINO's CPU plugin against LiteRT on the same model (pip install openvino)
     python benchmarks/levers.py peak        # single-core fp32 peak (TensorFlow/oneDNN matmul), for the limit
     python benchmarks/levers.py stage       # the featurize stage of the job under different Spark settings
     python benchmarks/levers.py profile     # where the featurize stage's time goes: JVM scan, Arrow, decode, ...
@@ -117,6 +118,62 @@ def decode(args) -> None:
     with_draft = 1e3 / rate(lambda: decode_and_resize(big, size), 1)
     without = 1e3 / rate(full, 1)
     print(f"4000x3000 JPEG: {with_draft:.0f} ms with draft(), {without:.0f} ms decoding every pixel")
+
+
+def openvino(args) -> None:
+    """Another runtime on the same LiteRT flatbuffer: OpenVINO's CPU plugin reads .tflite files itself. One thread,
+    f32, each batch size timed for both runtimes in turn; then two 1-thread LiteRT processes side by side (what
+    `fruits run` on 2 cores does) and one 2-thread one. Not a dependency of fruits: pip install openvino to run it."""
+    import subprocess
+    import tempfile
+
+    try:
+        import openvino as ov
+    except ImportError:
+        sys.exit("levers.py openvino: pip install openvino first (it is not a dependency of fruits)")
+    from fruits.engines import LiteRTPredictor, prepare_payload
+    from fruits.model import WeightsSpec, load_weights
+
+    size = args.image_size
+    flatbuffer = prepare_payload("litert", load_weights(WeightsSpec.parse(str(args.weights)), size), size)
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as model_file:
+        model_file.write(flatbuffer)
+        model_file.flush()
+        core = ov.Core()
+        pixels = np.random.default_rng(0).integers(0, 256, size=(64, size, size, 3), dtype=np.uint8)
+        print(f"openvino {ov.__version__}\n| runtime | threads | batch | images/s |\n| --- | ---: | ---: | ---: |")
+        litert = LiteRTPredictor(flatbuffer, 1)
+        worst = 0.0
+        for batch in (1, 2, 8):
+            network = core.read_model(model_file.name)
+            network.reshape([batch, size, size, 3])
+            compiled = core.compile_model(network, "CPU", {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT":
+                                                            "f32", "PERFORMANCE_HINT": "LATENCY"})
+            request = compiled.create_infer_request()
+
+            def run_openvino(batch=batch, request=request, compiled=compiled):
+                return [request.infer({0: pixels[start:start + batch]})[compiled.output(0)].copy()
+                        for start in range(0, 64, batch)]
+
+            def run_litert(batch=batch):
+                return [litert.predict(pixels[start:start + batch]) for start in range(0, 64, batch)]
+
+            print(f"| litert | 1 | {batch} | {rate(run_litert, 64):.0f} |", flush=True)
+            print(f"| openvino | 1 | {batch} | {rate(run_openvino, 64):.0f} |", flush=True)
+            worst = max(worst, float(np.abs(np.concatenate(run_openvino()) - np.concatenate(run_litert())).max()))
+        print(f"max abs difference of the features, openvino - litert: {worst:.1e}")
+        # Two cores: two 1-thread processes side by side (the job's shape), then one process with 2 threads.
+        code = ("import sys, time, numpy as np; sys.path.insert(0, sys.argv[1]); from fruits.engines import "
+                "LiteRTPredictor; p = LiteRTPredictor(open(sys.argv[2], 'rb').read(), int(sys.argv[3])); "
+                f"x = np.zeros((2, {size}, {size}, 3), np.uint8); [p.predict(x) for _ in range(5)]; "
+                "t = time.perf_counter(); [p.predict(x) for _ in range(150)]; print(300 / (time.perf_counter() - t))")
+        command = [sys.executable, "-c", code, str(ROOT / "src"), model_file.name]
+        pair = [subprocess.Popen([*command, "1"], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        rates = [float(process.communicate()[0]) for process in pair]
+        print(f"litert, two 1-thread processes side by side, batch 2: {rates[0]:.0f} + {rates[1]:.0f} = "
+              f"{sum(rates):.0f} images/s")
+        both = float(subprocess.run([*command, "2"], stdout=subprocess.PIPE, text=True, check=True).stdout)
+        print(f"litert, one process with 2 threads, batch 2: {both:.0f} images/s")
 
 
 def peak(args) -> None:
@@ -568,7 +625,7 @@ def pca(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("inference", "decode", "peak", "stage", "profile", "pca", "listing", "jobs"))
+    parser.add_argument("what", choices=("inference", "decode", "openvino", "peak", "stage", "profile", "pca", "listing", "jobs"))
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--image-size", type=int, default=224)
@@ -579,7 +636,7 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="profile: skip the measurement without Spark")
     parser.add_argument("--rows", type=int, default=14820, help="pca: synthetic feature rows (no --features)")
     args = parser.parse_args()
-    {"inference": inference, "decode": decode, "peak": peak, "stage": stage, "profile": profile,
+    {"inference": inference, "decode": decode, "openvino": openvino, "peak": peak, "stage": stage, "profile": profile,
      "pca": pca, "listing": listing, "jobs": jobs}[args.what](args)
 
 

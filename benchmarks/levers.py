@@ -2,7 +2,7 @@
 
     python benchmarks/levers.py inference   # LiteRT and TensorFlow images/s per batch size and thread count
     python benchmarks/levers.py decode      # where the 0.5 ms of Pillow decoding goes; JPEG draft on a big photo
-    python benchmarks/levers.py openvino    # OpenVINO's CPU plugin against LiteRT on the same model (pip install openvino)
+    python benchmarks/levers.py openvino    # OpenVINO's CPU plugin against LiteRT (pip install openvino)
     python benchmarks/levers.py peak        # single-core fp32 peak (TensorFlow/oneDNN matmul), for the limit
     python benchmarks/levers.py stage       # the featurize stage of the job under different Spark settings
     python benchmarks/levers.py profile     # where the featurize stage's time goes: JVM scan, Arrow, decode, ...
@@ -625,7 +625,8 @@ def pca(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("inference", "decode", "openvino", "peak", "stage", "profile", "pca", "listing", "jobs"))
+    parser.add_argument("what", choices=("inference", "decode", "openvino", "peak", "stage", "profile", "pca",
+                                         "listing", "jobs"))
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--image-size", type=int, default=224)
@@ -636,8 +637,8 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="profile: skip the measurement without Spark")
     parser.add_argument("--rows", type=int, default=14820, help="pca: synthetic feature rows (no --features)")
     args = parser.parse_args()
-    {"inference": inference, "decode": decode, "openvino": openvino, "peak": peak, "stage": stage, "profile": profile,
-     "pca": pca, "listing": listing, "jobs": jobs}[args.what](args)
+    {"inference": inference, "decode": decode, "openvino": openvino, "peak": peak, "stage": stage,
+     "profile": profile, "pca": pca, "listing": listing, "jobs": jobs}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -54,13 +54,14 @@ def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = Im
     """(V, size, size, 3) uint8, V <= 6: the centred square (as `fruits run` sees it), then the centre and four
     corner crops of CROP_SHARE of the short side.
 
-    The photo is decoded once for the crops. View 0 must be the very pixels `fruits run` computes (decode_and_resize); the crops
-    need a finer draft scale than the whole square when the photo is big, and JPEG's draft scales are 1/1, 1/2,
-    1/4 and 1/8, so the two often fall on the same one (a 4000x3000 phone photo at 160 or 224 px: 1/8 for both)
-    and one decode serves both; when they differ (a 348x348 shop photo at 160 px: 1/2 for view 0, none for the
-    crops) view 0 is decoded on its own. The photo's header is read once for all this (the scales are worked out
-    from it), and nothing is copied that need not be (the orientation is applied in place; the views are written
-    straight into the array returned): the same pixels as before for less CPU (docs/identify.md, "Latency")."""
+    The photo is decoded once for the crops. View 0 must be the very pixels `fruits run` computes
+    (decode_and_resize); the crops need a finer draft scale than the whole square when the photo is big, and
+    JPEG's draft scales are 1/1, 1/2, 1/4 and 1/8, so the two often fall on the same one (a 4000x3000 phone photo
+    at 160 or 224 px: 1/8 for both) and one decode serves both; when they differ (a 348x348 shop photo at 160
+    px: 1/2 for view 0, none for the crops) view 0 is decoded on its own. The photo's header is read once for all
+    this (the scales are worked out from it), and nothing is copied that need not be (the orientation is applied
+    in place; the views are written straight into the array returned): the same pixels as before for less CPU
+    (docs/identify.md, "Latency")."""
     if views <= 1:
         return decode_and_resize(data, size, limits)[None]
     image = open_image(data, limits)

@@ -19,7 +19,9 @@ reads it. Then starts a real `fruits serve` process and measures:
 - the clients' own CPU per request in the load phase: they run on the same machine as the server, so what they
   spend is taken from the server's cores. The load phase's clients are plain `http.client` connections (about 1
   ms of CPU a request; `--client httpx`, the client used before, spends about 8 ms, a fifth of 2 cores at 50
-  requests a second: docs/identify.md, "Latency").
+  requests a second: docs/identify.md, "Latency");
+- the 8 slowest requests of the load phase and when each was sent: spread over the run, the tail is queueing;
+  bunched at one moment, a pause stopped every request in flight then.
 
 The identify model is a LiteRT conversion cached per machine (by the weights' sha256): the server log lines
 printed say whether this start found it in the cache (as after `fruits run` on the same machine) or converted it
@@ -266,8 +268,10 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 status = post(body)
                 elapsed = time.perf_counter() - t0
+                sent.append((t0, elapsed, i))
                 return ("big" if body is big else "shop"), status, elapsed
 
+            sent: list[tuple[float, float, int]] = []  # (sent at, latency, request): list.append is thread-safe
             stop = threading.Event()
             sampler = threading.Thread(target=sample_rss, args=(stop,), daemon=True)
             sampler.start()
@@ -291,6 +295,11 @@ def main(argv=None) -> int:
                                # The clients run on the same machine: their CPU is taken from the server's cores.
                                "client": args.client,
                                "client_cpu_ms_per_request": round(1000 * cpu_clients / args.requests, 2)}
+            # When the slowest requests were sent: spread over the run, they are queueing (CPU-bound); bunched at
+            # one moment, a pause (a collection, a background job, another process) stopped every request then.
+            first = min(t for t, _, _ in sent)
+            results["load"]["slowest"] = [{"request": i, "sent_at_s": round(t - first, 2), "ms": round(1000 * e, 1)}
+                                          for t, e, i in sorted(sent, key=lambda r: -r[1])[:8]]
             for kind in ("shop", "big", "all"):
                 times = sorted(1000 * t for k, _, t in done if kind == "all" or k == kind)
                 if times:

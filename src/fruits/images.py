@@ -99,6 +99,19 @@ def square_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
+def draft_request(image: Image.Image, needed: float) -> tuple[int, int] | None:
+    """The size to ask JPEG's draft() for (a free DCT downscale at decode) so that at least `needed` pixels stay
+    on the photo's short side, so quality is unchanged; None when the photo is not a JPEG or not at least twice
+    that large."""
+    if image.format not in ("JPEG", "MPO"):
+        return None
+    width, height = image.size
+    scale = min(width, height) / needed
+    if scale < 2:
+        return None
+    return max(1, int(width / scale)), max(1, int(height / scale))
+
+
 def decode_and_resize(data: bytes | None, size: int, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """Decode image bytes into a (size, size, 3) uint8 array, the model's input.
 
@@ -108,12 +121,9 @@ def decode_and_resize(data: bytes | None, size: int, limits: ImageLimits = Image
     """
     image = open_image(data, limits)
     try:
-        if image.format in ("JPEG", "MPO"):
-            # draft() keeps at least `size` pixels on the short side of the crop, so quality is unchanged.
-            width, height = image.size
-            scale = min(width, height) / size
-            if scale >= 2:
-                image.draft("RGB", (max(1, int(width / scale)), max(1, int(height / scale))))
+        request = draft_request(image, size)
+        if request is not None:
+            image.draft("RGB", request)
         image.load()
         # In place: a photo with no orientation to apply is not copied (a copy of the decoded pixels otherwise).
         ImageOps.exif_transpose(image, in_place=True)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import ImageDecodeError
-from ..images import ImageLimits, decode_and_resize, open_image, square_crop_box, to_rgb
+from ..images import ImageLimits, decode_and_resize, draft_request, open_image, square_crop_box, to_rgb
 
 # Side of the corner and centre crops, as a share of the short side of the photo.
 CROP_SHARE = 0.7
@@ -25,18 +25,6 @@ def _crop_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     right, bottom = width - side, height - side
     return [(cx, cy, cx + side, cy + side), (0, 0, side, side), (right, 0, right + side, side),
             (0, bottom, side, bottom + side), (right, bottom, right + side, bottom + side)]
-
-
-def _draft_size(image: Image.Image, needed: float) -> tuple[int, int] | None:
-    """The size fruits.images.decode_and_resize asks JPEG's draft() for, to keep `needed` pixels on the short
-    side (needed = size there; the crops ask for size / CROP_SHARE); None when no draft is asked for."""
-    if image.format not in ("JPEG", "MPO"):
-        return None
-    width, height = image.size
-    scale = min(width, height) / needed
-    if scale < 2:
-        return None
-    return max(1, int(width / scale)), max(1, int(height / scale))
 
 
 def _drafted_size(size: tuple[int, int], request: tuple[int, int] | None) -> tuple[int, int]:
@@ -67,8 +55,8 @@ def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = Im
     image = open_image(data, limits)
     try:
         original = image.size
-        whole_request = _draft_size(image, size)
-        crops_request = _draft_size(image, size / CROP_SHARE)  # each crop must still hold `size` pixels
+        whole_request = draft_request(image, size)  # what decode_and_resize asks for
+        crops_request = draft_request(image, size / CROP_SHARE)  # each crop must still hold `size` pixels
         if crops_request is not None:
             image.draft("RGB", crops_request)
         # One decode serves view 0 when it lands where decode_and_resize's own draft would (checked against the

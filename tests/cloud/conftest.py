@@ -92,12 +92,17 @@ def moto_sees_tls(monkeypatch):
     monkeypatch.setattr(FakeBucket, "get_permission", get_permission)
 
 
+def reset_moto(endpoint: str) -> None:
+    """Empty the moto server (every service, every region)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=120) as answer:  # a reset can take long on a busy machine
+        assert answer.status == 200
+
+
 @pytest.fixture
 def aws(moto_server, moto_sees_tls, monkeypatch):
     """The moto server, emptied, with fake credentials in the environment; returns its endpoint URL."""
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=120) as answer:  # a reset can take long on a busy machine
-        assert answer.status == 200
+    reset_moto(moto_server)
     _seed_aws_managed_policy("AmazonEMRServicePolicy_v2")
     _seed_aws_managed_policy("AmazonSSMManagedInstanceCore")  # `up --notebook`
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)

@@ -42,7 +42,7 @@ from fruits.cloud.s3a import S3A_JARS_ENV
 from tests.conftest import run_fixture_pipeline
 from tests.spark.test_incremental import features_by_path
 
-from .conftest import _AWS_VARIABLES, REGION
+from .conftest import _AWS_VARIABLES, REGION, reset_moto
 from .test_bootstrap_and_package import _in_ci
 
 pytestmark = pytest.mark.slow
@@ -123,9 +123,7 @@ def first_run(s3a_jars, moto_server, shared_weights, tmp_path_factory) -> dict:
 
     from fruits.sample import generate_sample
 
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=120) as answer:
-        assert answer.status == 200
+    reset_moto(moto_server)
     root = tmp_path_factory.mktemp("s3-first-run")
     env = {name: value for name, value in os.environ.items() if name not in _AWS_VARIABLES}
     env.update({  # as tests/cloud/conftest.py's isolated_aws_env and aws: only the moto server can be reached

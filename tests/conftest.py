@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The `fruits` processes the tests start neither map nor write the JVM's class archive (fruits.spark.class_archive):
+# a process writing it runs slower and takes ~20 s more to exit, which timed tests must not depend on; the
+# archive has tests of its own (tests/spark/test_class_archive.py), which pass its folder explicitly.
+os.environ.setdefault("FRUITS_CLASS_ARCHIVE", "off")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FRUITS_SHARED_DIR", ROOT.parent / "shared"))

@@ -30,3 +30,17 @@ def test_the_jvm_environment_is_added_only_where_unset_and_removed_afterwards(mo
     with spark_session._local_jvm_environment({"OMP_NUM_THREADS": "1"}):
         assert os.environ["OMP_NUM_THREADS"] == (before or "1")
     assert os.environ.get("OMP_NUM_THREADS") == before
+
+
+OWN = "-Dlog4j2.configurationFile=file:x"
+
+
+@pytest.mark.parametrize("local, running, options, expected", [
+    (True, False, OWN, True),
+    (False, False, OWN, False),  # a cluster: spark-submit starts the JVMs
+    (True, True, OWN, False),  # a JVM already running keeps the options it was started with
+    (True, False, "-Xmx1g", False),  # the caller's Java options win, whole
+], ids=["local", "cluster", "jvm-running", "caller-java-options"])
+def test_a_class_archive_only_for_a_local_jvm_started_with_our_options(local, running, options, expected):
+    settings = {"spark.driver.extraJavaOptions": options}
+    assert spark_session.wants_class_archive(local, running, settings, OWN) is expected

@@ -9,6 +9,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 
+from .class_archive import finish_writing
+from .class_archive import plan as plan_class_archive
+
 log = logging.getLogger(__name__)
 
 
@@ -40,13 +43,18 @@ def build_spark_session(
     conf: Mapping[str, str] | None = None,
     packages: tuple[str, ...] = (),
     driver_memory: str = "4g",
+    class_archive: str | None = None,
 ):
     """Create (or reuse) the SparkSession.
 
     In local mode the Python workers are started with this interpreter (`PYSPARK_PYTHON`): the system
     Python would not find pandas, pyarrow or this package. On a cluster the cluster's setting wins.
     With no master given, spark-submit's own `--master` is kept; outside spark-submit it is local[*].
+    `class_archive`: a folder for the local JVM's class-data archive (fruits.spark.class_archive), used when
+    this call starts the JVM in local mode and `conf` sets no `spark.driver.extraJavaOptions` of its own; stop
+    such a session with `stop_session`, which finishes an archive this JVM writes.
     """
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     if master is None and not under_spark_submit():
@@ -72,7 +80,13 @@ def build_spark_session(
         settings["spark.executor.heartbeatInterval"] = "2s"
     if packages:
         settings["spark.jars.packages"] = ",".join(packages)
+    own_java_options = settings["spark.driver.extraJavaOptions"]
     settings.update(conf or {})
+    archive = None
+    if class_archive and wants_class_archive(local, SparkContext._gateway is not None, settings, own_java_options):
+        archive = plan_class_archive(class_archive)
+        if archive is not None:
+            settings["spark.driver.extraJavaOptions"] = f"{own_java_options} {archive.java_options()}"
     for key, value in settings.items():
         builder = builder.config(key, value)
     # On a cluster Spark gives each executor OMP_NUM_THREADS = spark.task.cpus (SPARK-41188), so that native BLAS
@@ -83,7 +97,35 @@ def build_spark_session(
     with _local_jvm_environment(jvm_env):
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    global _writing_archive
+    _writing_archive = archive if archive is not None and archive.writing else None
     return spark
+
+
+def wants_class_archive(local: bool, jvm_running: bool, settings: Mapping[str, str], own_java_options: str) -> bool:
+    """A class archive only for a local JVM this call starts (a running one keeps its options; on a cluster
+    spark-submit starts the JVMs), and not when the caller set the driver's Java options: theirs win, whole."""
+    return local and not jvm_running and settings.get("spark.driver.extraJavaOptions") == own_java_options
+
+
+# The class archive the running local JVM writes when it exits (set by build_spark_session, finished by
+# stop_session): one JVM per Python process, as pyspark has one gateway.
+_writing_archive = None
+
+
+def stop_session(spark) -> None:
+    """spark.stop(); when this JVM writes the class archive, also end the JVM and put the archive in place (the
+    next session starts a new JVM)."""
+    from pyspark import SparkContext
+
+    global _writing_archive
+    spark.stop()
+    archive, _writing_archive = _writing_archive, None
+    gateway = SparkContext._gateway
+    if archive is None or gateway is None or getattr(gateway, "proc", None) is None:
+        return
+    SparkContext._gateway, SparkContext._jvm = None, None
+    finish_writing(archive, gateway)
 
 
 def task_cpus(spark) -> int:

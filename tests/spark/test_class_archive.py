@@ -27,10 +27,11 @@ stop_session(spark)
 """
 
 
-def maps(jvm: list[str], archive: Path) -> subprocess.CompletedProcess:
-    """Start Spark's JVM with its own options and the archive, -Xshare:on: it refuses to start unless it maps
-    the archive (the same Java build, the same class path, an intact file)."""
-    return subprocess.run([*jvm, "-Xshare:on", f"-XX:SharedArchiveFile={archive}", "-version"],
+def maps(jvm: list[str], archive: Path, share: str = "-Xshare:on") -> subprocess.CompletedProcess:
+    """Start Spark's JVM with its own options and the archive. -Xshare:on: it refuses to start unless it maps
+    the archive (the same Java build, the same class path, an intact file); -Xshare:auto (what runs use): it
+    starts without an archive it cannot map."""
+    return subprocess.run([*jvm, share, f"-XX:SharedArchiveFile={archive}", "-version"],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -56,6 +57,7 @@ def test_the_first_jvm_writes_the_archive_at_exit_and_the_next_one_maps_it(tmp_p
     with archives[0].open("r+b") as archive:  # the same file with other bytes: refused
         archive.write(b"\0" * 4096)
     assert maps(jvm, archives[0]).returncode != 0
+    assert maps(jvm, archives[0], "-Xshare:auto").returncode == 0  # a run would start, without it
 
 
 def test_options_write_or_map_the_archive_and_keep_the_jvm_quiet_about_it():

@@ -97,8 +97,9 @@ def build_spark_session(
     with _local_jvm_environment(jvm_env):
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    global _writing_archive
-    _writing_archive = archive if archive is not None and archive.writing else None
+    if archive is not None and archive.writing:  # a reused session leaves a pending archive as it is
+        global _writing_archive
+        _writing_archive = archive
     return spark
 
 

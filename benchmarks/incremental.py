@@ -8,8 +8,9 @@
 3. runs a full `fruits run` on the final folder into another OUTPUT.
 Each run is the `fruits` command in a fresh process (JVM, TensorFlow and Spark start-up included, as a user sees
 it), same flags, same machine, one after the other. When this Java and Spark have no JVM class archive yet
-(fruits.spark.class_archive), the untimed previous run writes it, so the two timed runs map it as a user's runs do. Prints the seconds of 2 and 3, their ratio, the counts of
-the incremental manifest and both manifests' stage times; `--json` writes them to a file.
+(fruits.spark.class_archive), the untimed previous run writes it, so the two timed runs map it as a user's runs
+do. Prints the seconds of 2 and 3, their ratio, the counts of the incremental manifest and both manifests' stage
+times; `--json` writes them to a file.
 """
 
 from __future__ import annotations

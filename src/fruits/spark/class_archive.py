@@ -8,9 +8,9 @@ verifies its classes from Spark's jars. An incremental run of 1,820 new photos t
 How: Java 13+ can write every class a JVM loaded into an archive when it exits (`-XX:ArchiveClassesAtExit`) and
 map that archive at the start of the next JVM (`-XX:SharedArchiveFile`) instead of loading them again. The first
 local run that finds no archive for this Java and this Spark writes one (its JVM runs slower and takes tens of
-seconds more to exit: once per machine and Spark installation); every later local run maps it. The archive is the JVM's own cache of the
-jars it already reads (no data, no path of a photo): `$FRUITS_CACHE_DIR/jvm` (default `~/.cache/fruits/jvm`),
-about 250 MB. `FRUITS_CLASS_ARCHIVE=off` neither uses nor writes one.
+seconds more to exit: once per machine and Spark installation); every later local run maps it. The archive is the
+JVM's own cache of the jars it already reads (no data, no path of a photo): `$FRUITS_CACHE_DIR/jvm` (default
+`~/.cache/fruits/jvm`), about 240 MB. `FRUITS_CLASS_ARCHIVE=off` neither uses nor writes one.
 
 Safe by construction: the JVM checks the archive against its own build and class path when it maps it and, if
 anything differs, runs without it (silently: the archive's own log lines are off); a JVM killed while writing

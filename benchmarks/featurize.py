@@ -196,12 +196,12 @@ def make_class_archive(staged: Path, weights: Path, size: int, workdir: Path) ->
     made here, untimed, by a small run of 32 of the photos when there is none for this Java and Spark, so that
     the timed runs start as a user's runs do. Returns what was found ("present", "made", "off").
     (Spark's predict_batch_udf contender runs without it: its own session, as a Spark user would start it.)"""
-    from fruits.model import cache_dir
     from fruits.spark import class_archive
 
-    if not class_archive.enabled():
+    folder = class_archive.default_folder()
+    if folder is None:
         return "off"
-    archive = class_archive.plan(cache_dir("jvm"))
+    archive = class_archive.plan(folder)
     if archive is None or archive.writing is None:
         return "present"
     small = workdir / "archive-photos"

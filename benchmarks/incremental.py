@@ -42,12 +42,12 @@ def class_archive_state() -> str:
     """Whether the JVM's class archive exists before the previous run ("present"), is written by it ("made by
     the previous run") or is switched off."""
     sys.path.insert(0, str(ROOT / "src"))
-    from fruits.model import cache_dir
     from fruits.spark import class_archive
 
-    if not class_archive.enabled():
+    folder = class_archive.default_folder()
+    if folder is None:
         return "off"
-    archive = class_archive.plan(cache_dir("jvm"))
+    archive = class_archive.plan(folder)
     return "made by the previous run" if archive is not None and archive.writing else "present"
 
 

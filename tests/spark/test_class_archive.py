@@ -123,3 +123,9 @@ def test_java_is_found_as_spark_finds_it(tmp_path):
     (home / "bin" / "java").write_bytes(b"")
     assert class_archive.java_executable({"JAVA_HOME": str(home)}) == os.path.realpath(home / "bin" / "java")
     assert class_archive.java_executable({"JAVA_HOME": str(tmp_path / "none")}) is None
+
+
+def test_runs_keep_their_archives_in_the_cache_unless_switched_off(monkeypatch, tmp_path):
+    monkeypatch.setenv("FRUITS_CACHE_DIR", str(tmp_path))
+    assert class_archive.default_folder({}) == str(tmp_path / "jvm")
+    assert class_archive.default_folder({class_archive.ARCHIVE_ENV: "off"}) is None

@@ -150,7 +150,6 @@ def _run(config, bar: FeaturizeBar | None):
     log.info("starting Spark (%s)", config.master or "spark-submit's master, else local[*]")
     from pyspark.sql import SparkSession
 
-    from ..model import cache_dir
     from ..spark import class_archive
     from ..spark.job import run_pipeline
     from ..spark.session import build_spark_session, stop_session
@@ -159,7 +158,7 @@ def _run(config, bar: FeaturizeBar | None):
     ours = SparkSession.getActiveSession() is None
     try:
         spark = build_spark_session(config.master, "fruits run", config.spark_conf, config.packages,
-                                    class_archive=cache_dir("jvm") if class_archive.enabled() else None)
+                                    class_archive=class_archive.default_folder())
     except Exception as exc:  # noqa: BLE001 - no Java, bad master URL, unresolvable packages
         raise UsageError(f"cannot start Spark with master {config.master!r}: {str(exc).splitlines()[0][:200]}") from None
     try:

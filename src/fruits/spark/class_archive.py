@@ -60,6 +60,14 @@ def enabled(environ=os.environ) -> bool:
     return environ.get(ARCHIVE_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
+def default_folder(environ=os.environ) -> str | None:
+    """Where `fruits run` keeps its archives ($FRUITS_CACHE_DIR/jvm, ~/.cache/fruits/jvm), or None when
+    FRUITS_CLASS_ARCHIVE switches them off."""
+    from ..model import cache_dir
+
+    return cache_dir("jvm") if enabled(environ) else None
+
+
 def java_executable(environ=os.environ) -> str | None:
     """The java that Spark's launcher (bin/spark-class) runs: $JAVA_HOME/bin/java, else java on the PATH."""
     home = environ.get("JAVA_HOME")

@@ -174,7 +174,7 @@ def kind_scores(label_scores: np.ndarray, membership: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class LinearModel:
     """Multinomial logistic regression on standardised PCA coordinates: p = softmax(W (x - mean) / scale + b).
-    Fitted by fruits.spark.classifier (pyspark.ml) at the end of `fruits run`; applying it is pure numpy."""
+    Fitted by fruits.spark.classifier at the end of `fruits run`; applying it is pure numpy."""
 
     classes: tuple[str, ...]
     mean: np.ndarray  # (d,)
@@ -212,8 +212,9 @@ class LinearModel:
     @classmethod
     def fit_numpy(cls, coords: np.ndarray, labels: Sequence[str], regularisation: float = 1e-3,
                   iterations: int = 300) -> LinearModel:
-        """A reference fit without Spark (full-batch gradient descent with Nesterov momentum), for benchmarks
-        and tests; the product's model comes from pyspark.ml."""
+        """A quick fit for benchmarks and tests (a fixed number of full-batch gradient steps with Nesterov momentum,
+        the std without correction), kept as the benchmarks' figures were measured with it; the product's model
+        comes from fruits.spark.classifier (fruits.logistic's L-BFGS on the driver, or pyspark.ml)."""
         coords = np.asarray(coords, dtype=np.float64)
         classes = tuple(sorted({str(label) for label in labels}))
         y = np.searchsorted(np.asarray(classes, dtype=object), np.asarray(labels, dtype=object))

@@ -1,5 +1,6 @@
-"""The classify stage of `fruits run` (fruits.spark.classifier): pyspark.ml's logistic regression on pca/, each input
-weighing the same, so a small input of real photos is heard beside a big studio one."""
+"""The classify stage of `fruits run` (fruits.spark.classifier): logistic regression on pca/ (on the driver, or by
+pyspark.ml when the references are many), each input weighing the same, so a small input of real photos is heard
+beside a big studio one."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 
 from fruits.classify import LinearModel
 from fruits.evaluation import sources_of
-from fruits.spark.classifier import (fit_classifier, group_weights, named_sources, per_input_of, reference_counts,
-                                    references_of, with_weights)
+from fruits.spark.classifier import (DRIVER_FIT_MAX_VALUES, fit_classifier, group_weights, named_sources,
+                                    per_input_of, reference_counts, references_of, with_weights)
 from fruits.spark.hadoop_fs import HadoopFS
 
 
@@ -153,3 +154,25 @@ def test_without_standardization_the_penalty_falls_on_the_raw_coefficients(spark
     assert info.standardization is standardization and model.about["standardization"] is standardization
     pear = model.probabilities(np.asarray([[0.0, 0.001]]))[0, model.classes.index("Pear")]
     assert (pear > 0.75) if standardization else (0.45 < pear < 0.55), pear
+
+
+@pytest.mark.parametrize("weighting, standardization", [("input", True), ("none", False)])
+def test_the_driver_and_pyspark_ml_fit_the_same_classifier(spark, tmp_path, weighting, standardization):
+    """The same references fitted on the driver (fruits.logistic) and by pyspark.ml on the executors (a limit of 0
+    values sends them there): one objective, strictly convex, so one model."""
+    uri = _pca_table(spark, tmp_path / "pca", _studio_and_shop())
+    fitted = {}
+    for where, limit in (("driver", DRIVER_FIT_MAX_VALUES), ("executors", 0)):
+        folder = tmp_path / f"classifier-{where}"
+        info = fit_classifier(spark, uri, folder.as_uri(), HadoopFS(spark),
+                              inputs=["file:///d/studio", "file:///d/shop"], weighting=weighting,
+                              standardization=standardization, regularisation=0.01, tolerance=1e-9,
+                              driver_max_values=limit)
+        fitted[where] = info, LinearModel.from_dict(json.loads((folder / "model.json").read_text()))
+    (on_driver, driver), (on_executors, executors) = fitted["driver"], fitted["executors"]
+    assert "on the driver" in on_driver.fitted_by and on_executors.fitted_by.startswith("pyspark.ml")
+    assert on_driver.n_references == on_executors.n_references == 84 and on_driver.weighting == on_executors.weighting
+    assert driver.classes == executors.classes == ("Apple", "Lemon", "Pear")
+    spots = np.random.default_rng(5).uniform(-2, 7, size=(200, 2))
+    np.testing.assert_allclose(driver.probabilities(spots), executors.probabilities(spots), atol=2e-3)
+    np.testing.assert_allclose(driver.coefficients, executors.coefficients, rtol=2e-2, atol=2e-3)

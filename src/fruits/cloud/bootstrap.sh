@@ -16,9 +16,11 @@ readonly PYTHON=python3.11
 readonly VENV=/opt/fruits/venv
 
 # Pinned for Spark 3.5 (EMR 7): numpy < 2 and pandas 2.2 are what pyspark 3.5 supports; TensorFlow 2.21 and
-# Keras 3 on the driver, the LiteRT interpreter on the executors. Checked to resolve together for cp311.
+# Keras 3 on the driver, the LiteRT interpreter on the executors, scipy for the classifier's fit on the driver
+# (1.14 is the last line to support numpy 1.26). Checked to resolve together for cp311.
 readonly PINNED=(
   "numpy==1.26.4"
+  "scipy==1.14.1"
   "pandas==2.2.3"
   "pyarrow==17.0.0"
   "pillow==11.3.0"

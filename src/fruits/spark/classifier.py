@@ -1,4 +1,4 @@
-"""The last step of `fruits run`: a linear classifier on the frozen features' PCA coordinates, fitted by pyspark.ml.
+"""The last step of `fruits run`: a linear classifier on the frozen features' PCA coordinates.
 
 Multinomial logistic regression (L-BFGS, L2 penalty on standardised coordinates) on the reference photos: the
 labelled Training photos, or every labelled photo when the run has no split (the same references as the kNN,
@@ -6,6 +6,11 @@ fruits.classify.reference_mask). On shop photos it names the right kind of fruit
 (benchmarks/identify_levers.py); the kNN still finds the similar photos. The fitted weights are a few hundred KB
 of JSON at OUTPUT/classifier/model.json, applied in numpy by fruits.classify.LinearModel, so identify needs no
 Spark. Runs with fewer than two labels have no classifier (nothing to tell apart); identify then uses the kNN.
+
+Where it is fitted: the references' coordinates are collected to the driver and fitted there by fruits.logistic
+(scipy's L-BFGS, pyspark.ml's objective) when they hold at most DRIVER_FIT_MAX_VALUES values; larger ones are
+fitted by pyspark.ml's LogisticRegression on the executors, whose rounds are Spark jobs (about half a second
+each here: 18 s of a 147 s run of 13,000 photos, where the driver takes 3 s for the same optimum).
 
 Inputs weigh the same (WEIGHTING = "input"): a photo's weight in the fit is inversely proportional to how many
 reference photos its input holds (the input as `fruits evaluate` names it, fruits.evaluation.sources_of), so the
@@ -26,6 +31,7 @@ from contextlib import ExitStack
 import numpy as np
 import pandas as pd  # module level: the pandas UDF's type hints are resolved in this module's namespace
 
+from .. import logistic
 from ..classify import LinearModel, reference_mask
 from ..evaluation import sources_of
 from ..layout import SPLITS
@@ -56,6 +62,10 @@ WEIGHTING = "input"
 # False wins in cross-validation (docs/identify.md, "More levers") but takes 86 L-BFGS rounds instead of 49 and,
 # with the whole photo weighing half, gives keyboards a confident card: not set.
 STANDARDIZATION = True
+# The driver fits references whose coordinates and per-class scores hold at most this many values:
+# n x (d + labels), 8 bytes each, so a few arrays of at most 200 MB (10,000 photos of 100 labels at k = 347: 4.5
+# million). Beyond it the references stay on the executors and pyspark.ml fits them.
+DRIVER_FIT_MAX_VALUES = 25_000_000
 
 
 def group_weights(counts: Mapping[tuple[str, str], int], weighting: str) -> dict[tuple[str, str], float]:
@@ -139,15 +149,15 @@ def with_weights(named, counts: Mapping[tuple[str, str], int], weighting: str, c
 def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: ExitStack | None = None,
                    inputs: Sequence[str] = (), weighting: str = WEIGHTING,
                    regularisation: float = REGULARISATION, tolerance: float = TOLERANCE,
-                   standardization: bool = STANDARDIZATION) -> ClassifierInfo | None:
+                   standardization: bool = STANDARDIZATION, dim: int | None = None,
+                   driver_max_values: int = DRIVER_FIT_MAX_VALUES) -> ClassifierInfo | None:
     """Fit on pca/ and write `folder`/model.json (OUTPUT/classifier/, or its staged twin in an incremental run);
     returns what the manifest says about it (or None). `inputs` are the run's INPUT locations (for the input
-    weighting; none given: one input).
+    weighting; none given: one input); `dim` the width of pca/ (read from one row when not given). `tolerance`
+    is pyspark.ml's; the driver's fit converges further for free (fruits.logistic).
 
     The cached training rows are released before this returns; `cleanup` also holds them, so a failure or an
     interrupt half-way (the fit is the longest Spark job after the featurization) leaves nothing cached."""
-    from pyspark.ml.classification import LogisticRegression
-    from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
     if weighting not in WEIGHTINGS:
@@ -157,10 +167,10 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
         fs.delete(folder)
     # pca/'s schema is known (no inference job). The labelled photos are named by input once (one pass of the
     # UDF) and kept while one aggregate gives the labels, the splits and the weights, and the fit runs: before
-    # the fit's own rounds that is one Spark job, where a split check, StringIndexer, the counts and a broadcast
-    # join took eight (about 3 s of a 20 s stage, docs/performance.md).
+    # the fit itself that is one Spark job, where a split check, StringIndexer, the counts and a broadcast join
+    # took eight (about 3 s of a 20 s stage, docs/performance.md).
     coords = spark.read.schema(PCA_SCHEMA).parquet(pca_uri).where(F.col("label").isNotNull())
-    named = named_sources(coords, inputs).select("split", "source", "label", array_to_vector("pca").alias("x"))
+    named = named_sources(coords, inputs).select("split", "source", "label", "pca")
     named = named.cache()
     if cleanup is not None:
         cleanup.callback(named.unpersist)
@@ -174,26 +184,51 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
         if weighting in ("input", "input-label") and len(per_input) < 2:  # one input: as if per label or not
             weighting = "label" if weighting == "input-label" else "none"
         references = named.where(F.col("split") == TRAINING) if training else named
-        rows = with_weights(references, counts, weighting, classes).select("x", "y", "w")
-        fitted = LogisticRegression(featuresCol="x", labelCol="y", weightCol="w", family="multinomial",
-                                    regParam=regularisation, elasticNetParam=0.0, standardization=standardization,
-                                    maxIter=MAX_ITERATIONS, tol=tolerance).fit(rows)
+        rows = with_weights(references, counts, weighting, classes).select("pca", "y", "w")
         n_rows = sum(counts.values())
+        if dim is None:
+            dim = len(named.select("pca").first()["pca"])
+        if n_rows * (dim + len(classes)) <= driver_max_values:
+            fitted = fit_on_driver(rows, len(classes), regularisation, standardization)
+        else:
+            fitted = fit_on_executors(rows, regularisation, standardization, tolerance)
     finally:
         named.unpersist()
-    coefficients = fitted.coefficientMatrix.toArray()
-    dim = coefficients.shape[1]
+    coefficients, intercepts, about = fitted
     seconds = time.monotonic() - started
-    about = {"fitted_by": "pyspark.ml LogisticRegression (multinomial, L-BFGS)", "regularisation": regularisation,
-             "max_iterations": MAX_ITERATIONS, "tolerance": tolerance, "iterations": int(fitted.summary.totalIterations),
-             "n_references": int(n_rows), "seconds": round(seconds, 3), "weighting": weighting,
-             "references_per_input": dict(sorted(per_input.items())),
-             "standardization": bool(standardization)}
-    # pyspark.ml standardises internally (either way) and returns coefficients on the original scale: mean 0,
-    # scale 1.
-    model = LinearModel(classes, np.zeros(dim), np.ones(dim), coefficients, fitted.interceptVector.toArray(), about)
+    about.update({"regularisation": regularisation, "n_references": int(n_rows), "seconds": round(seconds, 3),
+                  "weighting": weighting, "references_per_input": dict(sorted(per_input.items())),
+                  "standardization": bool(standardization)})
+    # Coefficients on the coordinates' own scale (either fit standardises internally): mean 0, scale 1.
+    model = LinearModel(classes, np.zeros(coefficients.shape[1]), np.ones(coefficients.shape[1]), coefficients,
+                        intercepts, about)
     fs.write_bytes(join(folder, "model.json"), (json.dumps(model.to_dict()) + "\n").encode())
-    log.info("classifier: %d labels from %d photos in %.1f s (%d iterations, weighting %s)", len(classes), n_rows,
-             seconds, about["iterations"], weighting)
+    log.info("classifier: %d labels from %d photos in %.1f s (%s, %d iterations, weighting %s)", len(classes),
+             n_rows, seconds, about["fitted_by"], about["iterations"], weighting)
     return ClassifierInfo(file=CLASSIFIER_FILE, labels=len(classes), **about)
 
+
+def fit_on_driver(rows, n_classes: int, regularisation: float, standardization: bool):
+    """Collect (pca, y, w) through Arrow and fit with fruits.logistic: (coefficients, intercepts, about)."""
+    table = rows.toPandas()
+    x = np.stack(table["pca"].to_numpy()).astype(np.float64)
+    fit = logistic.fit_multinomial(x, table["y"].to_numpy(dtype=np.int64), table["w"].to_numpy(dtype=np.float64),
+                          n_classes, regularisation, standardization)
+    about = {"fitted_by": "scipy L-BFGS on the driver (pyspark.ml LogisticRegression's objective)",
+             "max_iterations": logistic.MAX_ITERATIONS, "tolerance": logistic.TOLERANCE,
+             "iterations": fit.iterations}
+    return fit.coefficients, fit.intercepts, about
+
+
+def fit_on_executors(rows, regularisation: float, standardization: bool, tolerance: float):
+    """pyspark.ml's multinomial LogisticRegression: (coefficients, intercepts, about)."""
+    from pyspark.ml.classification import LogisticRegression
+    from pyspark.ml.functions import array_to_vector
+
+    fitted = LogisticRegression(featuresCol="x", labelCol="y", weightCol="w", family="multinomial",
+                                regParam=regularisation, elasticNetParam=0.0, standardization=standardization,
+                                maxIter=MAX_ITERATIONS, tol=tolerance).fit(
+        rows.select(array_to_vector("pca").alias("x"), "y", "w"))
+    about = {"fitted_by": "pyspark.ml LogisticRegression (multinomial, L-BFGS)", "max_iterations": MAX_ITERATIONS,
+             "tolerance": tolerance, "iterations": int(fitted.summary.totalIterations)}
+    return fitted.coefficientMatrix.toArray(), fitted.interceptVector.toArray(), about

@@ -2,7 +2,8 @@
 (fruits.spark.stages), with everything the stages hold released on success and on failure.
 
 start -> prepare (broadcast weights, list photos) -> featurize (features/ + errors/) -> fit (PCA once)
--> project (pca/ + pca_csv/ + pca_model/) -> classify (classifier/, pyspark.ml)
+-> project (pca/ + pca_csv/ + pca_model/) -> classify (classifier/: logistic regression, on the driver or
+with pyspark.ml)
 -> finish (manifest.json, written last and only on success).
 """
 

@@ -12,7 +12,7 @@ cell, and sees every intermediate result:
     featurized = stages.featurize(spark, started, prepared, cleanup)   # Featurized: features/ + errors/
     fitted = stages.fit(spark, started, featurized)         # Fitted: the PCA (mean, components, spectrum)
     projected = stages.project(spark, started, fitted, cleanup)        # Projected: pca/, pca_csv/, pca_model/
-    classified = stages.classify(spark, started, projected, cleanup)   # Classified: classifier/ (pyspark.ml)
+    classified = stages.classify(spark, started, projected, cleanup)   # Classified: classifier/
     manifest = stages.finish(spark, started, prepared, featurized, fitted, projected, classified)  # last
     cleanup.close()                                         # also after a failure: nothing stays alive
 
@@ -111,10 +111,12 @@ class Fitted:
 
 @dataclass(frozen=True)
 class Projected:
-    """pca/, pca_csv/ and pca_model/ written; `labels` counts the featurized photos of each label."""
+    """pca/, pca_csv/ and pca_model/ written; `labels` counts the featurized photos of each label, `k` is the
+    width of pca/'s coordinates."""
 
     labels: dict[str, int]
     seconds: float
+    k: int
 
 
 @dataclass(frozen=True)
@@ -197,15 +199,16 @@ def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Proj
     t0 = time.monotonic()
     features = read_features(spark, started.uris[outputs.FEATURES])
     labels = write_pca_outputs(spark, features, fitted.projection, started.uris, cleanup)
-    return Projected(labels, time.monotonic() - t0)
+    return Projected(labels, time.monotonic() - t0, fitted.projection.k)
 
 
 def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) -> Classified:
-    """Fit identify's linear classifier on pca/ with pyspark.ml and write classifier/model.json (a run of fewer
-    than two labels gets none, and loses the one an earlier run left in OUTPUT)."""
+    """Fit identify's linear classifier on pca/ (on the driver, or with pyspark.ml when the references are too many:
+    fruits.spark.classifier) and write classifier/model.json (a run of fewer than two labels gets none, and loses
+    the one an earlier run left in OUTPUT)."""
     t0 = time.monotonic()
     info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
-                          cleanup, inputs=started.locations.inputs)
+                          cleanup, inputs=started.locations.inputs, dim=projected.k)
     return Classified(info, time.monotonic() - t0)
 
 

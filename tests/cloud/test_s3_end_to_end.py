@@ -249,8 +249,15 @@ def _recorded_requests(endpoint: str, folder: Path, monkeypatch):
         finally:
             call("stop-recording")
             recording = call("download-recording", "GET").decode()
-    for line in recording.splitlines():
-        if line.strip() and (request := _request(json.loads(line))) is not None:
+    # One JSON object per request, but not always one per line: the threaded server's handlers each append the
+    # object, then a newline, in two writes, so two requests at once can leave "{...}{...}\n\n". Decoded as a
+    # stream of objects.
+    decoder, blanks = json.JSONDecoder(), re.compile(r"\s*")
+    position = blanks.match(recording).end()
+    while position < len(recording):
+        entry, position = decoder.raw_decode(recording, position)
+        position = blanks.match(recording, position).end()
+        if (request := _request(entry)) is not None:
             seen.append(request)
 
 

@@ -64,7 +64,9 @@ WEIGHTING = "input"
 STANDARDIZATION = True
 # The driver fits references whose coordinates and per-class scores hold at most this many values:
 # n x (d + labels), 8 bytes each, so a few arrays of at most 200 MB (10,000 photos of 100 labels at k = 347: 4.5
-# million). Beyond it the references stay on the executors and pyspark.ml fits them.
+# million), ~400 MB at the peak of the fit. On EMR the driver's Python process lives in the YARN container's
+# memoryOverhead (2 GB, fruits.cloud.cluster), beside TensorFlow when the weights are loaded. Beyond it the
+# references stay on the executors and pyspark.ml fits them.
 DRIVER_FIT_MAX_VALUES = 25_000_000
 
 
@@ -211,9 +213,10 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
 def fit_on_driver(rows, n_classes: int, regularisation: float, standardization: bool):
     """Collect (pca, y, w) through Arrow and fit with fruits.logistic: (coefficients, intercepts, about)."""
     table = rows.toPandas()
-    x = np.stack(table["pca"].to_numpy()).astype(np.float64)
-    fit = logistic.fit_multinomial(x, table["y"].to_numpy(dtype=np.int64), table["w"].to_numpy(dtype=np.float64),
-                          n_classes, regularisation, standardization)
+    x = np.stack(table.pop("pca").to_numpy())  # (n, k) float32; the column's arrays are released with the table
+    y, w = table["y"].to_numpy(dtype=np.int64), table["w"].to_numpy(dtype=np.float64)
+    del table
+    fit = logistic.fit_multinomial(x, y, w, n_classes, regularisation, standardization)
     about = {"fitted_by": "scipy L-BFGS on the driver (pyspark.ml LogisticRegression's objective)",
              "max_iterations": logistic.MAX_ITERATIONS, "tolerance": logistic.TOLERANCE,
              "iterations": fit.iterations}

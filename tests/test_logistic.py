@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from fruits.logistic import fit_multinomial, weighted_std
+from fruits.logistic import fit_multinomial, weighted_mean_and_std
 
 
 def _three_blobs(seed: int = 0, n: int = 40):
@@ -39,7 +39,7 @@ def test_the_optimum_is_scikit_learns_on_the_same_objective(standardization):
     x, y, w = _three_blobs()
     regularisation = 0.05
     fit = fit_multinomial(x, y, w, 3, regularisation, standardization, tolerance=1e-12)
-    std = weighted_std(x, w) if standardization else np.ones(x.shape[1])
+    std = weighted_mean_and_std(x, w)[1] if standardization else np.ones(x.shape[1])
     reference = LogisticRegression(C=1.0 / (regularisation * w.sum()), tol=1e-12, max_iter=10_000)
     reference.fit(x / std, y, sample_weight=w)
     theirs = (reference.coef_ / std, reference.intercept_ - reference.intercept_.mean())
@@ -55,9 +55,11 @@ def test_the_optimum_is_scikit_learns_on_the_same_objective(standardization):
 
 def test_the_std_is_the_weighted_unbiased_one_of_pyspark_summariser():
     x = np.array([[1.0], [2.0], [4.0]])
-    np.testing.assert_allclose(weighted_std(x, np.ones(3)), np.std(x, axis=0, ddof=1))
+    mean, std = weighted_mean_and_std(x, np.ones(3))
+    np.testing.assert_allclose(mean, np.mean(x, axis=0))
+    np.testing.assert_allclose(std, np.std(x, axis=0, ddof=1))
     w = np.array([1.0, 2.0, 1.0])  # frequency weights of the same rows: like the row 2.0 given twice
-    np.testing.assert_allclose(weighted_std(x, w), np.std([[1.0], [2.0], [2.0], [4.0]], axis=0, ddof=1) *
+    np.testing.assert_allclose(weighted_mean_and_std(x, w)[1], np.std([[1.0], [2.0], [2.0], [4.0]], axis=0, ddof=1) *
                                np.sqrt((4 - 1) / (4 - 6 / 4)), rtol=1e-12)
 
 

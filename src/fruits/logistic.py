@@ -37,13 +37,13 @@ class Fit:
     loss: float  # the objective at the optimum
 
 
-def weighted_std(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """pyspark.ml Summarizer's std: sqrt(sum w (x - mean)^2 / (W - sum w^2 / W)), W = sum w."""
+def weighted_mean_and_std(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted mean, and pyspark.ml Summarizer's std: sqrt(sum w (x - mean)^2 / (W - sum w^2 / W)), W = sum w."""
     total = w.sum()
     mean = (w @ x) / total
     denominator = total - (w @ w) / total
     variance = (w @ (x - mean) ** 2) / denominator if denominator > 0 else np.zeros(x.shape[1])
-    return np.sqrt(np.maximum(variance, 0.0))
+    return mean, np.sqrt(np.maximum(variance, 0.0))
 
 
 def fit_multinomial(x: np.ndarray, y: np.ndarray, w: np.ndarray, n_classes: int, regularisation: float,
@@ -63,12 +63,12 @@ def fit_multinomial(x: np.ndarray, y: np.ndarray, w: np.ndarray, n_classes: int,
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"class indices must lie in [0, {n_classes})")
     # Centred and scaled: the optimum is the same (intercepts are free), the conditioning much better.
-    std = weighted_std(x, w)
+    mean, std = weighted_mean_and_std(x, w)
     varying = std > 0
-    mean = (w @ x) / w.sum()
-    scaled = np.where(varying, (x - mean) / np.where(varying, std, 1.0), 0.0)
+    unit = np.where(varying, std, 1.0)  # a coordinate of no spread stays 0 in the scaled space
+    scaled = np.where(varying, (x - mean) / unit, 0.0)
     # The penalty's weight per coordinate, in the scaled space: 1, or 1 / std^2 on the coordinates as they are.
-    penalty = np.where(varying, 1.0 if standardization else 1.0 / np.where(varying, std, 1.0) ** 2, 0.0)
+    penalty = np.where(varying, 1.0 if standardization else 1.0 / unit ** 2, 0.0)
     share = w / w.sum()
     rows = np.arange(n)
 
@@ -91,6 +91,6 @@ def fit_multinomial(x: np.ndarray, y: np.ndarray, w: np.ndarray, n_classes: int,
 
     result = minimize(loss_and_gradient, np.zeros(n_classes * (d + 1)), jac=True, method="L-BFGS-B",
                       options={"maxiter": max_iterations, "ftol": tolerance, "gtol": 1e-10})
-    coefficients = result.x[:n_classes * d].reshape(n_classes, d) / np.where(varying, std, 1.0)
+    coefficients = result.x[:n_classes * d].reshape(n_classes, d) / unit
     intercepts = result.x[n_classes * d:] - coefficients @ mean
     return Fit(coefficients, intercepts - intercepts.mean(), int(result.nit), float(result.fun))

@@ -327,3 +327,57 @@ def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark
     manifest = run_fixture_pipeline(spark, photos, output, incremental="on", **fast)
     assert (manifest.incremental.new, manifest.incremental.reused) == (300, len(features_before))
     assert not (output / "_incremental").exists()
+
+
+def numpy_moments(output):
+    """(count, mean, centred scatter) of every row of features/, computed here with numpy."""
+    x = np.stack(list(features_by_path(output).values())).astype(np.float64)
+    centred = x - x.mean(axis=0)
+    return len(x), x.mean(axis=0), centred.T @ centred
+
+
+def _moments_of_other_rows(output):
+    """The moments file replaced by one that counts a row more than the previous features/ holds."""
+    from fruits.spark.pca import MOMENTS_FILE, moments_bytes, moments_from_bytes
+
+    path = output / "features" / MOMENTS_FILE
+    count, mean, scatter = moments_from_bytes(path.read_bytes(), 1280)
+    path.write_bytes(moments_bytes((count + 1, mean, scatter)))
+
+
+def _moments_of_another_shape(output):
+    from fruits.spark.pca import MOMENTS_FILE, moments_bytes
+
+    (output / "features" / MOMENTS_FILE).write_bytes(moments_bytes((40, np.zeros(3), np.eye(3))))
+
+
+@pytest.mark.parametrize("spoil, kept", [(None, True), (_moments_of_other_rows, False),
+                                         (_moments_of_another_shape, False)], ids=["kept", "other-rows", "other-shape"])
+def test_when_photos_only_arrive_the_pca_comes_from_the_kept_moments(spark, synthetic_photos, tmp_path, caplog,
+                                                                     spoil, kept):
+    """Nothing changed or removed: the PCA is refitted from the previous run's moments merged with the new photos'
+    (no previous row read again), and they are the moments of every row of the new features/, as a full run
+    computes them. Moments that do not match the previous features/ are not trusted: every row is read."""
+    from fruits.spark.pca import MOMENTS_FILE, fit_pca, moments_from_bytes
+
+    photos, output = tmp_path / "photos", tmp_path / "out"
+    shutil.copytree(synthetic_photos, photos)
+    run_fixture_pipeline(spark, photos, output, **FAST)
+    for i, source in enumerate(sorted(photos.rglob("*.jpg"))[:3]):  # three photos arrive
+        shutil.copy(source, source.with_name(f"arrived-{i}.jpg"))
+    if spoil:
+        spoil(output)
+    with caplog.at_level("INFO", logger="fruits"):
+        manifest = run_fixture_pipeline(spark, photos, output, incremental="on", **FAST)
+
+    reuse = manifest.incremental
+    assert (reuse.new, reuse.changed, reuse.removed) == (3, 0, 0)
+    assert ("PCA refitted from the previous run's moments" in caplog.text) == kept
+    written = moments_from_bytes((output / "features" / MOMENTS_FILE).read_bytes(), 1280)
+    expected = numpy_moments(output)
+    assert written[0] == expected[0] == manifest.n_features
+    np.testing.assert_allclose(written[1], expected[1], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(written[2], expected[2], rtol=1e-6, atol=1e-6 * np.abs(expected[2]).max())
+    # The PCA written is the one these moments give (the full run's fit).
+    fitted = fit_pca(None, 1280, 0.95, k=FAST["k"], moments=expected).projection
+    np.testing.assert_allclose(manifest.cumulative_variance, fitted.cumulative_variance, rtol=1e-6)

@@ -25,7 +25,9 @@ neither, so an unchanged photo that became unreadable keeps its features until i
 Only the photos to featurize reach the driver (their paths; Spark's own listing holds every file status there
 anyway), never the whole listing: the classification and the counts run on the executors, in one Spark action.
 The reused features are the previous run's Parquet files hard-linked as they are when nothing was changed or
-removed and OUTPUT is local, else rows copied by the executors (`add_reused_features`).
+removed and OUTPUT is local, else rows copied by the executors (`add_reused_features`). The PCA is refitted on
+all the features, but when every previous row is kept it reads only the new ones: every run keeps the moments of
+its features/ (count, mean, centred scatter) beside them, and those are merged with the new rows' (`kept_moments`).
 
 Atomicity
 ---------
@@ -52,11 +54,13 @@ from dataclasses import dataclass, field
 from .. import outputs
 from ..config import RunConfig
 from ..errors import FruitsError, NoImagesError, OutputError, PipelineError, RunOutputError
+from ..model import FEATURE_DIM
 from ..storage import is_local, join, local_path
 from . import stages
 from .discover import skipped_reason
 from .featurize import FeaturizeCounters
 from .hadoop_fs import HadoopFS
+from .pca import MOMENTS_FILE, Moments, feature_moments, merge_moments, moments_from_bytes
 from .progress import Progress
 from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
     check_inputs, configure_session, FEATURES_SCHEMA, read_features, write, write_manifest
@@ -324,6 +328,8 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
               uris[outputs.ERRORS])
         per_todo = tuple(outputs.InputCounts(uri, 0, 0, 0, 0) for uri in discovered.input_uris)
         counters = FeaturizeCounters(spark).as_dict()  # all zero: the CNN saw no photo
+    # Before the reused rows join the staged features/:
+    moments = kept_moments(spark, previous, the_plan, uris[outputs.FEATURES], sum(item.n_features for item in per_todo))
     add_reused_features(spark, previous, the_plan, uris[outputs.FEATURES])
     # Listed but never yielded by the scan of the listing (empty files, ...): one error row per INPUT, as a
     # full run writes.
@@ -357,7 +363,37 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
     info = outputs.IncrementalInfo("incremental", None, reused=c[REUSED], new=c[NEW], changed=c[CHANGED],
                                    retried=c[RETRIED], removed=c[REMOVED],
                                    previous_started_at=previous.manifest.started_at)
-    return stages.Featurized(result, time.monotonic() - t0), info, the_plan.seconds
+    return stages.Featurized(result, time.monotonic() - t0, moments), info, the_plan.seconds
+
+
+def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n_new: int) -> Moments | None:
+    """The PCA moments of the new features/ when every row of the previous one is kept (nothing changed or
+    removed): the previous run's moments (kept beside its features/) merged with those of the rows just
+    featurized, read from the staged features/ before the reused rows are added. The fit then reads no
+    reused row: on the benchmark's 14,820 photos it read 14,820 rows to refit the PCA where 1,820 were new.
+    `n_new`: the feature rows just written. None (the fit reads every row) when a previous row is dropped or the
+    previous run left no usable moments."""
+    if the_plan.counts[CHANGED] + the_plan.counts[REMOVED]:
+        return None
+    uri = join(previous.output_uri, outputs.FEATURES, MOMENTS_FILE)
+    try:
+        before = moments_from_bytes(stages.read_bytes(spark, uri), FEATURE_DIM)
+    except Exception as exc:  # noqa: BLE001 - none (a run made before they were kept), unreadable, other shape
+        log.info("the previous run's PCA moments cannot be reused (%s): the PCA reads every row",
+                 str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return None
+    if before[0] != previous.manifest.n_features:
+        log.info("the previous run's PCA moments count %d rows, its manifest %d: the PCA reads every row",
+                 before[0], previous.manifest.n_features)
+        return None
+    log.info("PCA refitted from the previous run's moments (%d rows) and those of the %d photos featurized now",
+             before[0], len(the_plan.todo))
+    if not n_new:
+        return before
+    # One partition per core at most: each partition sends a d x d matrix (13 MB) up the tree whatever its rows,
+    # and the new rows are few (the featurize step wrote them as two or more files per core).
+    new = read_features(spark, features_uri).coalesce(spark.sparkContext.defaultParallelism)
+    return merge_moments(before, feature_moments(new, FEATURE_DIM, merge_on_driver=True))
 
 
 def add_reused_features(spark, previous: Previous, the_plan: Plan, features_uri: str) -> None:

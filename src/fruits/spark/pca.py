@@ -14,6 +14,7 @@ the two side by side (`python benchmarks/levers.py pca`). Both compute the same 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,15 +24,24 @@ import pandas as pd  # noqa: F401 - pandas UDF type hints are resolved from modu
 from ..pca_math import Projection, choose_k
 
 
+Moments = tuple[int, np.ndarray, np.ndarray]  # (count, mean, centred scatter X_c^T X_c) of a set of rows
+# Beside the Parquet files of features/, the moments of all its rows (a leading "_": Spark, pyarrow and pandas
+# readers skip it). An incremental run that keeps every previous row merges them with the new rows' moments
+# instead of reading every row again (fruits.spark.incremental).
+MOMENTS_FILE = "_moments.npz"
+
+
 @dataclass(frozen=True)
 class PcaFit:
     projection: Projection
     k_source: str  # "variance" (chosen from --variance) or "k" (given with --k)
+    moments: Moments | None = None  # of the rows fitted on
 
 
-def fit_pca(features_df, dim: int, variance: float, k: int | None = None) -> PcaFit:
-    """Fit on a DataFrame with a `features` array<float> column (never collected to the driver)."""
-    count, mean, scatter = feature_moments(features_df, dim)
+def fit_pca(features_df, dim: int, variance: float, k: int | None = None, moments: Moments | None = None) -> PcaFit:
+    """Fit on a DataFrame with a `features` array<float> column (never collected to the driver), or on the
+    `moments` of its rows when they are known already (then `features_df` is not read)."""
+    count, mean, scatter = moments if moments is not None else feature_moments(features_df, dim)
     covariance = scatter / max(count - 1, 1)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending
     order = np.argsort(eigenvalues)[::-1]
@@ -45,7 +55,28 @@ def fit_pca(features_df, dim: int, variance: float, k: int | None = None) -> Pca
     spectrum = eigenvalues / total if total > 0 else np.zeros_like(eigenvalues)
     chosen = k if k is not None else choose_k(spectrum, variance)
     projection = Projection(mean=mean, components=eigenvectors[:, :chosen], explained_variance_ratio=spectrum)
-    return PcaFit(projection, "k" if k is not None else "variance")
+    return PcaFit(projection, "k" if k is not None else "variance", (count, mean, scatter))
+
+
+def merge_moments(a: Moments, b: Moments) -> Moments:
+    """The moments of the union of two sets of rows (exact, Chan et al.); neither argument is changed."""
+    return _merge_moments((a[0], a[1], a[2].copy()), b)
+
+
+def moments_bytes(moments: Moments) -> bytes:
+    count, mean, scatter = moments
+    buffer = io.BytesIO()
+    np.savez(buffer, count=np.int64(count), mean=mean.astype(np.float64), scatter=scatter.astype(np.float64))
+    return buffer.getvalue()
+
+
+def moments_from_bytes(data: bytes, dim: int) -> Moments:
+    """ValueError unless `data` holds moments of `dim` features."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        count, mean, scatter = int(arrays["count"]), arrays["mean"], arrays["scatter"]
+    if mean.shape != (dim,) or scatter.shape != (dim, dim) or count < 0:
+        raise ValueError(f"moments of shape {mean.shape}, {scatter.shape}, not of {dim} features")
+    return count, mean, scatter
 
 
 def _merge_moments(a, b):
@@ -77,14 +108,23 @@ def _partition_moments(dim: int):
     return moments
 
 
-def feature_moments(features_df, dim: int) -> tuple[int, np.ndarray, np.ndarray]:
-    """(count, mean, centred scatter X_c^T X_c) of the `features` column, computed by the executors."""
+def feature_moments(features_df, dim: int, merge_on_driver: bool = False) -> Moments:
+    """(count, mean, centred scatter X_c^T X_c) of the `features` column, computed by the executors.
+
+    The partitions' moments are merged on the executors in a tree, so the driver gets a few d x d matrices
+    whatever the partitions; `merge_on_driver` (for a DataFrame of a few partitions) has the driver collect one
+    per partition and merge them: the tree's Python stage starts Python workers of its own, about 2 s of a
+    job of 3 on 1,820 rows."""
     def as_arrays(row):
         return (int(row["n"]), np.frombuffer(row["mean"], dtype=np.float64).copy(),
                 np.frombuffer(row["scatter"], dtype=np.float64).reshape(dim, dim).copy())
 
     stats = features_df.select("features").mapInPandas(_partition_moments(dim), "n long, mean binary, scatter binary")
-    # Partitions' moments are merged on the executors in a tree: the driver gets a few d x d matrices.
+    if merge_on_driver:
+        total = (0, np.zeros(dim), np.zeros((dim, dim)))
+        for row in stats.collect():
+            total = _merge_moments(total, as_arrays(row))
+        return total
     return stats.rdd.map(as_arrays).treeReduce(_merge_moments, depth=2)
 
 
@@ -127,11 +167,13 @@ def projection_dataframe(spark, projection: Projection):
         ]
     )
     row = (record["k"], record["dim"], record["mean"], record["components"], record["explained_variance_ratio"])
-    return spark.createDataFrame([row], schema)
+    # The row is built here with the schema's own types: checking each of its d x (k + 2) numbers against the
+    # schema (createDataFrame's default) took about a second of the write stage, for a row that cannot be wrong.
+    return spark.createDataFrame([row], schema, verifySchema=False)
 
 
-def pca_csv_columns(k: int):
-    """path, label, split, pc_1 ... pc_k: the matrix the business asked for, one column per component."""
-    from pyspark.sql import functions as F
-
-    return ["path", "label", "split"] + [F.col("pca")[i].alias(f"pc_{i + 1}") for i in range(k)]
+def pca_csv_columns(k: int) -> list[str]:
+    """path, label, split, pc_1 ... pc_k: the matrix the business asked for, one column per component, as SQL
+    expressions for `DataFrame.selectExpr`: one call to the JVM for the k columns, where building k Column
+    objects took two or three gateway calls each (2 s of the write stage at k = 359)."""
+    return ["path", "label", "split"] + [f"pca[{i}] AS pc_{i + 1}" for i in range(k)]

@@ -371,7 +371,7 @@ def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, s
         with TaskProgress(spark, "project"):
             write(projected.write.mode("overwrite"), "parquet", uris[outputs.PCA])
     pca_rows = spark.read.schema(PCA_SCHEMA).parquet(uris[outputs.PCA])  # known: no inference job
-    csv_writer = pca_rows.select(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
+    csv_writer = pca_rows.selectExpr(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
     write(csv_writer, "csv", uris[outputs.PCA_CSV])
     model_writer = projection_dataframe(spark, projection).coalesce(1).write.mode("overwrite")
     write(model_writer, "parquet", uris[outputs.PCA_MODEL])

@@ -44,3 +44,10 @@ OWN = "-Dlog4j2.configurationFile=file:x"
 def test_a_class_archive_only_for_a_local_jvm_started_with_our_options(local, running, options, expected):
     settings = {"spark.driver.extraJavaOptions": options}
     assert spark_session.wants_class_archive(local, running, settings, OWN) is expected
+
+
+def test_a_local_jvm_compiles_with_the_jits_first_tier_only(spark):
+    options = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    assert spark_session.LOCAL_JIT in options.split()
+    flags = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()
+    assert spark_session.LOCAL_JIT in list(flags)

@@ -75,6 +75,7 @@ def build_spark_session(
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{_log4j_file()}",
     }
     if local:
+        settings["spark.driver.extraJavaOptions"] += f" {LOCAL_JIT}"
         settings["spark.driver.memory"] = driver_memory
         # Running tasks report the photos they have read with each heartbeat: the progress bar's ticks.
         settings["spark.executor.heartbeatInterval"] = "2s"
@@ -101,6 +102,14 @@ def build_spark_session(
         global _writing_archive
         _writing_archive = archive
     return spark
+
+
+# A local run's JVM compiles with the JIT's first tier only. Its life is a run of minutes on 2 to 8 cores, where the
+# Python workers do the heavy work: the second tier's compiler threads took cores from them for code that ran too
+# little to pay back (paired runs on 2 cores: a full run of 14,820 photos 0.90x the time, an incremental one of
+# 1,820 new photos 0.82x; docs/performance.md, "The JVM's JIT in local mode"). A cluster's long-lived executors
+# keep the JVM's default.
+LOCAL_JIT = "-XX:TieredStopAtLevel=1"
 
 
 def wants_class_archive(local: bool, jvm_running: bool, settings: Mapping[str, str], own_java_options: str) -> bool:

@@ -329,6 +329,19 @@ def test_a_kill_during_an_incremental_run_leaves_the_previous_run_readable(spark
     assert not (output / "_incremental").exists()
 
 
+@pytest.fixture(scope="module")
+def before_arrivals(spark, synthetic_photos, tmp_path_factory):
+    """A finished run on a copy of the synthetic photos, then three photos arrive in that folder (copies under new
+    names). Each test copies the run's OUTPUT: the photos' paths stay those the run listed."""
+    root = tmp_path_factory.mktemp("arrivals")
+    photos, output = root / "photos", root / "out"
+    shutil.copytree(synthetic_photos, photos)
+    run_fixture_pipeline(spark, photos, output, **FAST)
+    for i, source in enumerate(sorted(photos.rglob("*.jpg"))[:3]):
+        shutil.copy(source, source.with_name(f"arrived-{i}.jpg"))
+    return photos, output
+
+
 def numpy_moments(output):
     """(count, mean, centred scatter) of every row of features/, computed here with numpy."""
     x = np.stack(list(features_by_path(output).values())).astype(np.float64)
@@ -353,18 +366,15 @@ def _moments_of_another_shape(output):
 
 @pytest.mark.parametrize("spoil, kept", [(None, True), (_moments_of_other_rows, False),
                                          (_moments_of_another_shape, False)], ids=["kept", "other-rows", "other-shape"])
-def test_when_photos_only_arrive_the_pca_comes_from_the_kept_moments(spark, synthetic_photos, tmp_path, caplog,
+def test_when_photos_only_arrive_the_pca_comes_from_the_kept_moments(spark, before_arrivals, tmp_path, caplog,
                                                                      spoil, kept):
     """Nothing changed or removed: the PCA is refitted from the previous run's moments merged with the new photos'
     (no previous row read again), and they are the moments of every row of the new features/, as a full run
     computes them. Moments that do not match the previous features/ are not trusted: every row is read."""
     from fruits.spark.pca import MOMENTS_FILE, fit_pca, moments_from_bytes
 
-    photos, output = tmp_path / "photos", tmp_path / "out"
-    shutil.copytree(synthetic_photos, photos)
-    run_fixture_pipeline(spark, photos, output, **FAST)
-    for i, source in enumerate(sorted(photos.rglob("*.jpg"))[:3]):  # three photos arrive
-        shutil.copy(source, source.with_name(f"arrived-{i}.jpg"))
+    photos, output = before_arrivals[0], tmp_path / "out"
+    shutil.copytree(before_arrivals[1], output)
     if spoil:
         spoil(output)
     with caplog.at_level("INFO", logger="fruits"):

@@ -72,11 +72,13 @@ def test_pca_output_equals_scikit_learn_transform_on_data_with_a_known_mean(spar
 
 
 @pytest.mark.parametrize("partitions", [1, 3, 7])
-def test_moments_merged_across_partitions_equal_numpy(features, partitions):
-    """Each partition's (count, mean, scatter) is merged in a tree: any split gives numpy's mean and covariance."""
+@pytest.mark.parametrize("merge_on_driver", [False, True], ids=["tree", "driver"])
+def test_moments_merged_across_partitions_equal_numpy(features, partitions, merge_on_driver):
+    """Each partition's (count, mean, scatter) is merged, in a tree on the executors or on the driver: any split
+    gives numpy's mean and covariance."""
     from fruits.spark.pca import feature_moments
 
-    count, mean, scatter = feature_moments(features.repartition(partitions), FEATURE_DIM)
+    count, mean, scatter = feature_moments(features.repartition(partitions), FEATURE_DIM, merge_on_driver)
     x = np.stack(features.toPandas()["features"].to_numpy()).astype(np.float64)
     assert count == len(x)
     np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-9)

@@ -6,6 +6,8 @@ code path for the laptop and the cluster (no boto3 in the job).
 
 from __future__ import annotations
 
+from ..storage import is_local, local_path
+
 
 class HadoopFS:
     def __init__(self, spark):
@@ -63,3 +65,23 @@ class HadoopFS:
         if len(data) != length:
             raise OSError(f"short read of {uri}: {len(data)} of {length} bytes")
         return data
+
+
+def write_file(spark, uri: str, data: bytes) -> None:
+    """A local file written by Python (13 MB through the JVM gateway are slower), others through Hadoop.
+
+    For files that are only ever written and read by this pair (`read_file`): Hadoop's local file system keeps a
+    checksum file beside what it writes and checks it on read, which a Python write would not update."""
+    if is_local(uri):
+        with open(local_path(uri), "wb") as file:
+            file.write(data)
+    else:
+        HadoopFS(spark).write_bytes(uri, data)
+
+
+def read_file(spark, uri: str) -> bytes:
+    """What `write_file` wrote (FileNotFoundError, or the JVM's error, when there is nothing)."""
+    if is_local(uri):
+        with open(local_path(uri), "rb") as file:
+            return file.read()
+    return HadoopFS(spark).read_bytes(uri)

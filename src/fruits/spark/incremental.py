@@ -59,7 +59,7 @@ from ..storage import is_local, join, local_path
 from . import stages
 from .discover import skipped_reason
 from .featurize import FeaturizeCounters
-from .hadoop_fs import HadoopFS
+from .hadoop_fs import HadoopFS, read_file
 from .pca import MOMENTS_FILE, Moments, feature_moments, merge_moments, moments_from_bytes
 from .progress import Progress
 from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
@@ -377,7 +377,7 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
         return None
     uri = join(previous.output_uri, outputs.FEATURES, MOMENTS_FILE)
     try:
-        before = moments_from_bytes(stages.read_bytes(spark, uri), FEATURE_DIM)
+        before = moments_from_bytes(read_file(spark, uri), FEATURE_DIM)
     except Exception as exc:  # noqa: BLE001 - none (a run made before they were kept), unreadable, other shape
         log.info("the previous run's PCA moments cannot be reused (%s): the PCA reads every row",
                  str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
@@ -387,7 +387,7 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
                  before[0], previous.manifest.n_features)
         return None
     log.info("PCA refitted from the previous run's moments (%d rows) and those of the %d photos featurized now",
-             before[0], len(the_plan.todo))
+             before[0], n_new)
     if not n_new:
         return before
     # One partition per core at most: each partition sends a d x d matrix (13 MB) up the tree whatever its rows,

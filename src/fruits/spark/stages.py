@@ -35,10 +35,10 @@ from .. import __version__, outputs
 from ..config import RunConfig
 from ..errors import NoImagesError, PipelineError
 from ..model import FEATURE_DIM, keras_version, tensorflow_version
-from ..storage import is_local, join, local_path
+from ..storage import join
 from .classifier import fit_classifier
 from .featurize import warm_up_workers
-from .hadoop_fs import HadoopFS
+from .hadoop_fs import HadoopFS, write_file
 from .pca import MOMENTS_FILE, Moments, PcaFit, fit_pca, moments_bytes
 from .progress import Progress
 from .steps import (
@@ -192,7 +192,7 @@ def fit(spark, started: Started, featurized: Featurized) -> Fitted:
     config = started.config
     features = read_features(spark, started.uris[outputs.FEATURES])
     fitted = fit_pca(features, FEATURE_DIM, config.variance, config.k, moments=featurized.moments)
-    write_bytes(spark, join(started.uris[outputs.FEATURES], MOMENTS_FILE), moments_bytes(fitted.moments))
+    write_file(spark, join(started.uris[outputs.FEATURES], MOMENTS_FILE), moments_bytes(fitted.moments))
     if fitted.projection.k > featurized.n_features - 1:
         log.warning("k=%d is more than the %d components %d images can carry", fitted.projection.k,
                     featurized.n_features - 1, featurized.n_features)
@@ -293,24 +293,6 @@ def build_manifest(spark, started: Started, prepared: Prepared, featurized: Feat
         finished_at=now(),
         timings_s={name: round(seconds, 3) for name, seconds in timings.items()},
     )
-
-
-def write_bytes(spark, uri: str, data: bytes) -> None:
-    """A local file written by Python (13 MB through the JVM gateway are slower), others through Hadoop. A file
-    is always written and read (`read_bytes`) the same way: Hadoop's local file system checks a checksum file
-    beside what it wrote, which a Python write would not update."""
-    if is_local(uri):
-        with open(local_path(uri), "wb") as file:
-            file.write(data)
-    else:
-        HadoopFS(spark).write_bytes(uri, data)
-
-
-def read_bytes(spark, uri: str) -> bytes:
-    if is_local(uri):
-        with open(local_path(uri), "rb") as file:
-            return file.read()
-    return HadoopFS(spark).read_bytes(uri)
 
 
 def _timed(function, *args):

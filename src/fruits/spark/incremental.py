@@ -373,7 +373,9 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
     reused row: on the benchmark's 14,820 photos it read 14,820 rows to refit the PCA where 1,820 were new.
     `n_new`: the feature rows just written. None (the fit reads every row) when a previous row is dropped or the
     previous run left no usable moments."""
-    if the_plan.counts[CHANGED] + the_plan.counts[REMOVED]:
+    dropped = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
+    if dropped:
+        log.info("%d photo(s) of the previous run changed or removed: the PCA reads every row", dropped)
         return None
     uri = join(previous.output_uri, outputs.FEATURES, MOMENTS_FILE)
     try:

@@ -218,6 +218,11 @@ class Plan:
     todo: list[tuple[int, str]] = field(default_factory=list)  # (INPUT index, path) to featurize
     seconds: float = 0.0
 
+    @property
+    def dropped(self) -> int:
+        """Photos of the previous run whose features are not kept (changed or removed)."""
+        return self.counts[CHANGED] + self.counts[REMOVED]
+
     def index(self):
         """listing/ of this run: every photo listed now, with the length and time it was compared with."""
         from pyspark.sql import functions as F
@@ -373,9 +378,8 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
     reused row: on the benchmark's 14,820 photos it read 14,820 rows to refit the PCA where 1,820 were new.
     `n_new`: the feature rows just written. None (the fit reads every row) when a previous row is dropped or the
     previous run left no usable moments."""
-    dropped = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
-    if dropped:
-        log.info("%d photo(s) of the previous run changed or removed: the PCA reads every row", dropped)
+    if the_plan.dropped:
+        log.info("%d photo(s) of the previous run changed or removed: the PCA reads every row", the_plan.dropped)
         return None
     uri = join(previous.output_uri, outputs.FEATURES, MOMENTS_FILE)
     try:
@@ -404,9 +408,8 @@ def add_reused_features(spark, previous: Previous, the_plan: Plan, features_uri:
     (a hard link, or a copy of the bytes across devices): no Spark job decodes and re-encodes them. Parquet
     files are never rewritten in place, so the previous run keeps its files whole until the swap. Otherwise
     (and on S3 or HDFS, where a copy would stream through the driver) Spark copies the rows."""
-    gone = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
     previous_features = join(previous.output_uri, outputs.FEATURES)
-    if not gone and is_local(previous_features) and is_local(features_uri):
+    if not the_plan.dropped and is_local(previous_features) and is_local(features_uri):
         link_files(local_path(previous_features), local_path(features_uri))
         return
     write(reused_features(spark, previous, the_plan).write.mode("append"), "parquet", features_uri)
@@ -443,7 +446,7 @@ def reused_features(spark, previous: Previous, the_plan: Plan):
     from pyspark.sql import functions as F
 
     features = read_features(spark, join(previous.output_uri, outputs.FEATURES))
-    gone = the_plan.counts[CHANGED] + the_plan.counts[REMOVED]
+    gone = the_plan.dropped
     if not gone:
         return features
     paths = the_plan.classified.filter(F.col("status").isin(CHANGED, REMOVED)).select("path")

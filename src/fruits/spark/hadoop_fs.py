@@ -6,6 +6,8 @@ code path for the laptop and the cluster (no boto3 in the job).
 
 from __future__ import annotations
 
+import os
+
 from ..storage import is_local, local_path
 
 
@@ -68,13 +70,16 @@ class HadoopFS:
 
 
 def write_file(spark, uri: str, data: bytes) -> None:
-    """A local file written by Python, others through Hadoop: the PCA moments' 13 MB took 0.4-0.9 s to write and
-    1.1-1.2 s to read through the JVM gateway, milliseconds in Python.
+    """A local file written by Python (its folder made if missing), others through Hadoop: the PCA moments' 13 MB
+    took 0.4-0.9 s to write and 1.1-1.2 s to read through the JVM gateway, milliseconds in Python.
 
-    For files that are only ever written and read by this pair (`read_file`): Hadoop's local file system keeps a
-    checksum file beside what it writes and checks it on read, which a Python write would not update."""
+    For files that Hadoop never wrote at this place (a new file, or one only ever written by this function):
+    Hadoop's local file system keeps a checksum file beside what it writes and checks it on read, which a Python
+    write would not update."""
     if is_local(uri):
-        with open(local_path(uri), "wb") as file:
+        path = local_path(uri)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
             file.write(data)
     else:
         HadoopFS(spark).write_bytes(uri, data)

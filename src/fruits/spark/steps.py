@@ -23,8 +23,8 @@ from ..pca_math import Projection
 from ..storage import is_local, join, local_path, qualify, refuse_overlapping, scheme, symlink_loops
 from .discover import count_listed, load_files, oversized_errors, readable_photos, skipped_reason
 from .featurize import FeaturizeCounters, featurize_images, make_featurize_udf
-from .hadoop_fs import HadoopFS
-from .pca import pca_csv_columns, project, projection_dataframe
+from .hadoop_fs import HadoopFS, write_file
+from .pca import PCA_MODEL_FILE, pca_csv_columns, project, projection_parquet
 from .lock import OutputLock
 from .progress import Progress, TaskProgress
 from .session import task_cpus
@@ -373,8 +373,8 @@ def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, s
     pca_rows = spark.read.schema(PCA_SCHEMA).parquet(uris[outputs.PCA])  # known: no inference job
     csv_writer = pca_rows.selectExpr(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
     write(csv_writer, "csv", uris[outputs.PCA_CSV])
-    model_writer = projection_dataframe(spark, projection).coalesce(1).write.mode("overwrite")
-    write(model_writer, "parquet", uris[outputs.PCA_MODEL])
+    HadoopFS(spark).delete(uris[outputs.PCA_MODEL])  # "overwrite", as Spark's writer does
+    write_file(spark, join(uris[outputs.PCA_MODEL], PCA_MODEL_FILE), projection_parquet(projection))
     counts = features.groupBy("label").count().collect()
     return dict(sorted(((row["label"], row["count"]) for row in counts), key=lambda item: str(item[0])))
 

@@ -7,10 +7,13 @@ fruits.classify.reference_mask). On shop photos it names the right kind of fruit
 of JSON at OUTPUT/classifier/model.json, applied in numpy by fruits.classify.LinearModel, so identify needs no
 Spark. Runs with fewer than two labels have no classifier (nothing to tell apart); identify then uses the kNN.
 
-Where it is fitted: the references' coordinates are collected to the driver and fitted there by fruits.logistic
-(scipy's L-BFGS, pyspark.ml's objective) when they hold at most DRIVER_FIT_MAX_VALUES values; larger ones are
-fitted by pyspark.ml's LogisticRegression on the executors, whose rounds are Spark jobs (about half a second
-each here: 18 s of a 147 s run of 13,000 photos, where the driver fits the same references in 4 s).
+Where it is fitted: the labelled photos' coordinates are collected to the driver in one Spark job and fitted
+there by fruits.logistic (scipy's L-BFGS, pyspark.ml's objective) when they hold at most DRIVER_FIT_MAX_VALUES
+values; larger ones are fitted by pyspark.ml's LogisticRegression on the executors, whose rounds are Spark jobs
+(about half a second each here: 18 s of a 147 s run of 13,000 photos, where the driver fits the same references
+in 4 s). On the driver, the inputs are named and the references weighted in Python after the one collect: naming
+them on the executors first (a UDF pass, a cache and an aggregate) took four jobs and 2.4 s of the incremental
+benchmark's 7.7 s classifier stage.
 
 Inputs weigh the same (WEIGHTING = "input"): a photo's weight in the fit is inversely proportional to how many
 reference photos its input holds (the input as `fruits evaluate` names it, fruits.evaluation.sources_of), so the
@@ -62,11 +65,11 @@ WEIGHTING = "input"
 # False wins in cross-validation (docs/identify.md, "More levers") but takes 86 L-BFGS rounds instead of 49 and,
 # with the whole photo weighing half, gives keyboards a confident card: not set.
 STANDARDIZATION = True
-# The driver fits references whose coordinates and per-class scores hold at most this many values:
-# n x (d + labels), 8 bytes each, so a few arrays of at most 200 MB (10,000 photos of 100 labels at k = 347: 4.5
-# million), ~400 MB at the peak of the fit. On EMR the driver's Python process lives in the YARN container's
-# memoryOverhead (2 GB, fruits.cloud.cluster), beside TensorFlow when the weights are loaded. Beyond it the
-# references stay on the executors and pyspark.ml fits them.
+# The driver fits when the labelled photos' coordinates and per-class scores hold at most this many values:
+# n x (d + labels), 8 bytes each (n counts the Test photos too, collected and dropped), so a few arrays of at most
+# 200 MB (10,000 photos of 100 labels at k = 347: 4.5 million), ~400 MB at the peak of the fit. On EMR the
+# driver's Python process lives in the YARN container's memoryOverhead (2 GB, fruits.cloud.cluster), beside
+# TensorFlow when the weights are loaded. Beyond it the references stay on the executors and pyspark.ml fits them.
 DRIVER_FIT_MAX_VALUES = 25_000_000
 
 
@@ -152,14 +155,20 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
                    inputs: Sequence[str] = (), weighting: str = WEIGHTING,
                    regularisation: float = REGULARISATION, tolerance: float = TOLERANCE,
                    standardization: bool = STANDARDIZATION, dim: int | None = None,
+                   labels: Mapping[str | None, int] | None = None,
                    driver_max_values: int = DRIVER_FIT_MAX_VALUES) -> ClassifierInfo | None:
     """Fit on pca/ and write `folder`/model.json (OUTPUT/classifier/, or its staged twin in an incremental run);
     returns what the manifest says about it (or None). `inputs` are the run's INPUT locations (for the input
-    weighting; none given: one input); `dim` the width of pca/ (read from one row when not given). `tolerance`
-    is pyspark.ml's; the driver's fit converges further for free (fruits.logistic).
+    weighting; none given: one input); `dim` the width of pca/ (read from one row when not given); `labels` the
+    photos of each label in pca/ (the project stage counted them; counted here when not given). `tolerance` is
+    pyspark.ml's; the driver's fit converges further for free (fruits.logistic).
 
-    The cached training rows are released before this returns; `cleanup` also holds them, so a failure or an
-    interrupt half-way (the fit is the longest Spark job after the featurization) leaves nothing cached."""
+    Where the fit runs is decided before any photo is read, from `labels`: every labelled photo with its
+    per-class scores within `driver_max_values` values goes to the driver in one Spark job (Arrow), where the
+    inputs are named, the references chosen and weighted, and the model fitted. Otherwise the references stay on
+    the executors: they are named by input once (one pass of a UDF) and cached while one aggregate gives the
+    labels, the splits and the weights, and pyspark.ml fits them; the cached rows are released before this
+    returns, and `cleanup` also holds them, so a failure or an interrupt half-way leaves nothing cached."""
     from pyspark.sql import functions as F
 
     if weighting not in WEIGHTINGS:
@@ -167,71 +176,106 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
     started = time.monotonic()
     if fs.exists(folder):  # a classifier of an earlier run into this OUTPUT must not outlive it
         fs.delete(folder)
-    # pca/'s schema is known (no inference job). The labelled photos are named by input once (one pass of the
-    # UDF) and kept while one aggregate gives the labels, the splits and the weights, and the fit runs: before
-    # the fit itself that is one Spark job, where a split check, StringIndexer, the counts and a broadcast join
-    # took eight (about 3 s of a 20 s stage, docs/performance.md).
+    # pca/'s schema is known (no inference job).
     coords = spark.read.schema(PCA_SCHEMA).parquet(pca_uri).where(F.col("label").isNotNull())
-    named = named_sources(coords, inputs).select("split", "source", "label", "pca")
-    named = named.cache()
-    if cleanup is not None:
-        cleanup.callback(named.unpersist)
-    try:
-        training, counts = references_of(reference_counts(named))
-        classes = tuple(sorted({label for _, label in counts}))
-        if len(classes) < 2:
-            log.info("no classifier: the run has %d label(s)", len(classes))
-            return None
-        per_input = per_input_of(counts)
-        if weighting in ("input", "input-label") and len(per_input) < 2:  # one input: as if per label or not
-            weighting = "label" if weighting == "input-label" else "none"
-        references = named.where(F.col("split") == TRAINING) if training else named
-        rows = with_weights(references, counts, weighting, classes).select("pca", "y", "w")
-        n_rows = sum(counts.values())
-        if dim is None:
-            dim = len(named.select("pca").first()["pca"])
-        if n_rows * (dim + len(classes)) <= driver_max_values:
-            fitted = fit_on_driver(rows, len(classes), regularisation, standardization)
-        else:
-            fitted = fit_on_executors(rows, regularisation, standardization, tolerance)
-    finally:
-        named.unpersist()
+    if labels is None:
+        labels = {row["label"]: int(row["count"]) for row in coords.groupBy("label").count().collect()}
+    n_labelled = sum(n for label, n in labels.items() if label is not None)
+    n_labels = sum(1 for label in labels if label is not None)
+    if n_labels < 2:
+        log.info("no classifier: the run has %d label(s)", n_labels)
+        return None
+    if dim is None:
+        dim = len(coords.select("pca").first()["pca"])
+    if n_labelled * (dim + n_labels) <= driver_max_values:
+        fitted = fit_on_driver(coords, inputs, weighting, regularisation, standardization)
+    else:
+        named = named_sources(coords, inputs).select("split", "source", "label", "pca").cache()
+        if cleanup is not None:
+            cleanup.callback(named.unpersist)
+        try:
+            fitted = fit_on_executors(named, weighting, regularisation, standardization, tolerance)
+        finally:
+            named.unpersist()
+    if fitted is None:
+        return None
     coefficients, intercepts, about = fitted
     seconds = time.monotonic() - started
-    about.update({"regularisation": regularisation, "n_references": int(n_rows), "seconds": round(seconds, 3),
-                  "weighting": weighting, "references_per_input": dict(sorted(per_input.items())),
+    about.update({"regularisation": regularisation, "seconds": round(seconds, 3),
                   "standardization": bool(standardization)})
     # Coefficients on the coordinates' own scale (either fit standardises internally): mean 0, scale 1.
-    model = LinearModel(classes, np.zeros(coefficients.shape[1]), np.ones(coefficients.shape[1]), coefficients,
-                        intercepts, about)
+    model = LinearModel(about.pop("classes"), np.zeros(coefficients.shape[1]), np.ones(coefficients.shape[1]),
+                        coefficients, intercepts, about)
     fs.write_bytes(join(folder, "model.json"), (json.dumps(model.to_dict()) + "\n").encode())
-    log.info("classifier: %d labels from %d photos in %.1f s (%s, %d iterations, weighting %s)", len(classes),
-             n_rows, seconds, about["fitted_by"], about["iterations"], weighting)
-    return ClassifierInfo(file=CLASSIFIER_FILE, labels=len(classes), **about)
+    log.info("classifier: %d labels from %d photos in %.1f s (%s, %d iterations, weighting %s)", len(model.classes),
+             about["n_references"], seconds, about["fitted_by"], about["iterations"], about["weighting"])
+    return ClassifierInfo(file=CLASSIFIER_FILE, labels=len(model.classes), **about)
 
 
-def fit_on_driver(rows, n_classes: int, regularisation: float, standardization: bool):
-    """Collect (pca, y, w) through Arrow and fit with fruits.logistic: (coefficients, intercepts, about)."""
-    table = rows.toPandas()
-    x = np.stack(table.pop("pca").to_numpy())  # (n, k) float32; the column's arrays are released with the table
-    y, w = table["y"].to_numpy(dtype=np.int64), table["w"].to_numpy(dtype=np.float64)
+def chosen_references(counts: Mapping[tuple[str | None, str, str], int], weighting: str):
+    """From the labelled photos per (split, input, label): (whether the references are the Training photos,
+    reference photos per (input, label), the classes in order, the weighting in force), or None when the
+    references hold fewer than two labels. One input weighs as if unweighted (or per label)."""
+    training, references = references_of(counts)
+    classes = tuple(sorted({label for _, label in references}))
+    if len(classes) < 2:
+        log.info("no classifier: the run's references have %d label(s)", len(classes))
+        return None
+    if weighting in ("input", "input-label") and len(per_input_of(references)) < 2:
+        weighting = "label" if weighting == "input-label" else "none"
+    return training, references, classes, weighting
+
+
+def described(about: dict, classes: Sequence[str], references: Mapping[tuple[str, str], int], weighting: str) -> dict:
+    """What both fits add to their own `about`: the classes (taken back out for the model), the references and
+    the weighting."""
+    return {**about, "classes": tuple(classes), "n_references": int(sum(references.values())),
+            "weighting": weighting, "references_per_input": dict(sorted(per_input_of(references).items()))}
+
+
+def fit_on_driver(coords, inputs: Sequence[str], weighting: str, regularisation: float, standardization: bool):
+    """Collect path, split, label and pca of the labelled photos through Arrow (one Spark job), choose and weight
+    the references here and fit with fruits.logistic: (coefficients, intercepts, about), or None."""
+    table = coords.select("path", "split", "label", "pca").toPandas()
+    sources = sources_of(table["path"].tolist(), tuple(str(uri) for uri in inputs))
+    splits, labels = table["split"].tolist(), table["label"].tolist()
+    chosen = chosen_references(Counter(zip(splits, sources, labels)), weighting)
+    if chosen is None:
+        return None
+    training, references, classes, weighting = chosen
+    keep = np.asarray([split == TRAINING for split in splits]) if training else np.ones(len(table), dtype=bool)
+    x = np.stack(table.pop("pca").to_numpy()[keep])  # (n, k) float32
     del table
-    fit = logistic.fit_multinomial(x, y, w, n_classes, regularisation, standardization)
+    index = {label: i for i, label in enumerate(classes)}
+    weight_of = group_weights(references, weighting)
+    kept = np.flatnonzero(keep)
+    y = np.asarray([index[labels[i]] for i in kept], dtype=np.int64)
+    w = np.asarray([weight_of[(sources[i], labels[i])] for i in kept], dtype=np.float64)
+    fit = logistic.fit_multinomial(x, y, w, len(classes), regularisation, standardization)
     about = {"fitted_by": "scipy L-BFGS on the driver (pyspark.ml LogisticRegression's objective)",
              "max_iterations": logistic.MAX_ITERATIONS, "tolerance": logistic.TOLERANCE,
              "iterations": fit.iterations}
-    return fit.coefficients, fit.intercepts, about
+    return fit.coefficients, fit.intercepts, described(about, classes, references, weighting)
 
 
-def fit_on_executors(rows, regularisation: float, standardization: bool, tolerance: float):
-    """pyspark.ml's multinomial LogisticRegression: (coefficients, intercepts, about)."""
+def fit_on_executors(named, weighting: str, regularisation: float, standardization: bool, tolerance: float):
+    """pyspark.ml's multinomial LogisticRegression on the references of `named` (split, source, label, pca, cached):
+    (coefficients, intercepts, about), or None."""
     from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
 
+    chosen = chosen_references(reference_counts(named), weighting)
+    if chosen is None:
+        return None
+    training, references, classes, weighting = chosen
+    rows = with_weights(named.where(F.col("split") == TRAINING) if training else named, references, weighting,
+                        classes).select("pca", "y", "w")
     fitted = LogisticRegression(featuresCol="x", labelCol="y", weightCol="w", family="multinomial",
                                 regParam=regularisation, elasticNetParam=0.0, standardization=standardization,
                                 maxIter=MAX_ITERATIONS, tol=tolerance).fit(
         rows.select(array_to_vector("pca").alias("x"), "y", "w"))
     about = {"fitted_by": "pyspark.ml LogisticRegression (multinomial, L-BFGS)", "max_iterations": MAX_ITERATIONS,
              "tolerance": tolerance, "iterations": int(fitted.summary.totalIterations)}
-    return fitted.coefficientMatrix.toArray(), fitted.interceptVector.toArray(), about
+    return (fitted.coefficientMatrix.toArray(), fitted.interceptVector.toArray(),
+            described(about, classes, references, weighting))

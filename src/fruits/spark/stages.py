@@ -213,7 +213,7 @@ def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) 
     the one an earlier run left in OUTPUT)."""
     t0 = time.monotonic()
     info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
-                          cleanup, inputs=started.locations.inputs, dim=projected.k)
+                          cleanup, inputs=started.locations.inputs, dim=projected.k, labels=projected.labels)
     return Classified(info, time.monotonic() - t0)
 
 

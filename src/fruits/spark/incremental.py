@@ -4,7 +4,7 @@ What is reused, and why path + size + modification time (not a content hash)
 -------------------------------------------------------------------------
 Every run writes `listing/` beside `features/`: path, length and modification time of every photo it listed
 (read from Spark's `binaryFile` listing, which never opens a photo for these columns). An incremental run lists
-INPUT the same way and joins that listing with the previous `listing/` on `path`, in Spark:
+INPUT the same way and compares that listing with the previous `listing/` on `path` (fruits.spark.plan):
 
     same path, same length, same modification time, features in the previous run  -> reused (features copied)
     same path, other length or modification time                                  -> changed (featurized again)
@@ -22,8 +22,11 @@ files it has seen. The cost of the choice: a tool that rewrites a photo and then
 neither, so an unchanged photo that became unreadable keeps its features until its content changes. A plain
 (full) run re-reads everything.
 
-Only the photos to featurize reach the driver (their paths; Spark's own listing holds every file status there
-anyway), never the whole listing: the classification and the counts run on the executors, in one Spark action.
+The comparison is made on the driver with pandas up to fruits.spark.plan.DRIVER_PLAN_MAX_PHOTOS photos (three
+plain scans collected through Arrow: seconds faster than Spark's first joins in a fresh JVM), and as joins on the
+executors beyond it, where only the paths to featurize reach the driver (Spark's own listing holds every file
+status there anyway).
+
 The reused features are the previous run's Parquet files hard-linked as they are when nothing was changed or
 removed and OUTPUT is local, else rows copied by the executors (`add_reused_features`). The PCA is refitted on
 all the features, but when every previous row is kept it reads only the new ones: every run keeps the moments of
@@ -49,7 +52,7 @@ import re
 import shutil
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .. import outputs
 from ..config import RunConfig
@@ -61,21 +64,18 @@ from .discover import skipped_reason
 from .featurize import FeaturizeCounters
 from .hadoop_fs import HadoopFS, read_file
 from .pca import MOMENTS_FILE, Moments, feature_moments, merge_moments, moments_from_bytes
+from .plan import CHANGED, LISTING, NEW, REMOVED, RETRIED, REUSED, Plan, input_index, plan
 from .progress import Progress
 from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
     check_inputs, configure_session, FEATURES_SCHEMA, read_features, write, write_manifest
 
 log = logging.getLogger("fruits")
 
-# Per photo of a run: path, length (bytes), modification_time (timestamp); what the next run compares with.
-LISTING = outputs.LISTING
-LISTING_SCHEMA = "path string, length long, modification_time timestamp"
 # Where an incremental run writes its outputs before the swap (a leading "_": Spark readers skip it).
 STAGING = "_incremental"
 # The folders an incremental run writes and swaps in.
 SWAPPED_DIRS = outputs.RESULT_DIRS
 
-NEW, CHANGED, RETRIED, REUSED, REMOVED = "new", "changed", "retried", "reused", "removed"
 # Up to this many paths (~100 bytes each) are sent to every task rather than joined through a shuffle.
 BROADCAST_PATHS = 200_000
 
@@ -138,13 +138,6 @@ def check_weights(previous: Previous, weights_sha256: str) -> str:
 
 
 # --- the index every run writes ------------------------------------------------------------------------------
-
-
-def input_index(files):
-    """path, length, modification_time of every photo Spark's scan yields (no photo is opened for this)."""
-    from pyspark.sql import functions as F
-
-    return files.select("path", "length", F.col("modificationTime").alias("modification_time"))
 
 
 def write_listing(started: stages.Started, prepared: stages.Prepared) -> None:
@@ -210,78 +203,6 @@ def fall_back(spark, started: stages.Started, why: str) -> stages.Started:
 # --- planning: which photo is what -----------------------------------------------------------------------------
 
 
-@dataclass
-class Plan:
-    classified: object  # DataFrame path, length, modification_time, input, status (persisted)
-    counts: dict[str, int] = field(default_factory=dict)
-    by_input: dict[tuple[int, str], int] = field(default_factory=dict)  # (INPUT index, status) -> photos
-    todo: list[tuple[int, str]] = field(default_factory=list)  # (INPUT index, path) to featurize
-    seconds: float = 0.0
-
-    @property
-    def dropped(self) -> int:
-        """Photos of the previous run whose features are not kept (changed or removed)."""
-        return self.counts[CHANGED] + self.counts[REMOVED]
-
-    def index(self):
-        """listing/ of this run: every photo listed now, with the length and time it was compared with."""
-        from pyspark.sql import functions as F
-
-        return self.classified.filter(F.col("status") != REMOVED).select("path", "length", "modification_time")
-
-    def release(self) -> None:
-        self.classified.unpersist()
-
-
-def plan(spark, discovered: Discovered, previous: Previous) -> Plan:
-    """Join the new listing with the previous run's listing/ and features/ (in Spark).
-
-    One Spark action: the paths to featurize are collected while Spark's observed metrics count every
-    (INPUT, status) pair on the way (a groupBy count was a shuffle and a job of its own, and with adaptive
-    execution several). The previous folders are read with their known schemas (inferring one is a job)."""
-    from pyspark import StorageLevel
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
-
-    t0 = time.monotonic()
-    frames = [input_index(files).withColumn("input", F.lit(i)) for i, files in enumerate(discovered.files)]
-    listed = frames[0]
-    for frame in frames[1:]:
-        listed = listed.unionByName(frame)
-    before = spark.read.schema(LISTING_SCHEMA).parquet(join(previous.output_uri, LISTING)).select(
-        "path", F.col("length").alias("length_before"), F.col("modification_time").alias("time_before"))
-    featured = (read_features(spark, join(previous.output_uri, outputs.FEATURES)).select("path")
-                .withColumn("had_features", F.lit(True)))
-    known = before.join(featured, "path", "left").withColumn("known", F.lit(True))
-    same = (F.col("length").eqNullSafe(F.col("length_before"))
-            & F.col("modification_time").eqNullSafe(F.col("time_before")))
-    status = (F.when(F.col("known").isNull(), NEW)
-              .when(~same, CHANGED)
-              .when(F.col("had_features").isNull(), RETRIED)
-              .otherwise(REUSED))
-    joined = listed.withColumn("listed", F.lit(True)).join(known, "path", "full_outer")
-    classified = joined.select(
-        "path", "length", "modification_time", "input",
-        F.when(F.col("listed").isNull(), REMOVED).otherwise(status).alias("status"),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    listed_statuses = (REUSED, NEW, CHANGED, RETRIED)
-    pairs = [(i, name) for i in range(len(discovered.files)) for name in listed_statuses]
-    counted = Observation("plan")
-    metrics = [F.sum(F.when((F.col("input") == i) & (F.col("status") == name), 1).otherwise(0)).alias(f"{i}:{name}")
-               for i, name in pairs]
-    metrics.append(F.sum(F.when(F.col("status") == REMOVED, 1).otherwise(0)).alias(REMOVED))
-    todo = (classified.observe(counted, *metrics)
-            .filter(F.col("status").isin(NEW, CHANGED, RETRIED)).select("input", "path").collect())
-    observed = counted.get
-    by_input = {(i, name): int(observed[f"{i}:{name}"] or 0) for i, name in pairs}
-    by_input = {key: count for key, count in by_input.items() if count}
-    counts = {name: sum(count for (_, status_), count in by_input.items() if status_ == name)
-              for name in listed_statuses}
-    counts[REMOVED] = int(observed[REMOVED] or 0)
-    return Plan(classified, counts, by_input, [(row["input"], row["path"]) for row in todo],
-                time.monotonic() - t0)
-
-
 # --- featurizing the photos to do, and copying the reused ones -----------------------------------------------
 
 _GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
@@ -307,11 +228,10 @@ def featurize(spark, started: stages.Started, prepared: stages.Prepared, previou
     """stages.featurize for an incremental run: plan, write the staged listing/, featurize the photos to do
     (the job's own featurize step on a relation of just those photos), then add the reused rows to features/.
     Returns the stage result, the counts for the manifest and the planning seconds."""
-    from pyspark.sql import functions as F
 
     t0 = time.monotonic()
     discovered, uris = prepared.discovered, started.uris
-    the_plan = plan(spark, discovered, previous)
+    the_plan = plan(spark, discovered, previous.output_uri, previous.manifest.n_input)
     cleanup.callback(the_plan.release)
     c = the_plan.counts
     log.info("incremental: %d reused, %d new, %d changed, %d retried, %d removed", c[REUSED], c[NEW], c[CHANGED],

@@ -242,8 +242,8 @@ def fit_on_driver(coords, inputs: Sequence[str], weighting: str, regularisation:
     chosen = chosen_references(Counter(zip(splits, sources, labels)), weighting)
     if chosen is None:
         return None
-    training, references, classes, weighting = chosen
-    keep = np.asarray([split == TRAINING for split in splits]) if training else np.ones(len(table), dtype=bool)
+    _, references, classes, weighting = chosen
+    keep = reference_mask(np.asarray(labels, dtype=object), np.asarray(splits, dtype=object))  # the kNN's rule
     x = np.stack(table.pop("pca").to_numpy()[keep])  # (n, k) float32
     del table
     index = {label: i for i, label in enumerate(classes)}

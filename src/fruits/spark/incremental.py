@@ -64,7 +64,7 @@ from .discover import skipped_reason
 from .featurize import FeaturizeCounters
 from .hadoop_fs import HadoopFS, read_file
 from .pca import MOMENTS_FILE, Moments, feature_moments, merge_moments, moments_from_bytes
-from .plan import CHANGED, LISTING, NEW, REMOVED, RETRIED, REUSED, Plan, input_index, plan
+from .plan import CHANGED, LISTING, NEW, REMOVED, RETRIED, REUSED, Plan, listed_now, plan
 from .progress import Progress
 from .steps import Discovered, FeaturizeResult, featurize_to_output, output_uris, prepare_output, resolve_locations, \
     check_inputs, configure_session, FEATURES_SCHEMA, read_features, write, write_manifest
@@ -143,10 +143,7 @@ def check_weights(previous: Previous, weights_sha256: str) -> str:
 def write_listing(started: stages.Started, prepared: stages.Prepared) -> None:
     """listing/ of a full run. Written before the photos are read: a photo rewritten in between gets an older
     time here than the content featurized, so the next run featurizes it again (never the reverse)."""
-    frames = [input_index(files) for files in prepared.discovered.files]
-    listing = frames[0]
-    for frame in frames[1:]:
-        listing = listing.unionByName(frame)
+    listing = listed_now(prepared.discovered).drop("input")
     write(listing.write.mode("overwrite"), "parquet", started.uris[LISTING])
 
 

@@ -43,11 +43,17 @@ class Injected(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("failing_stage, broadcasts", [("fit", 1), ("finish", 2)])
+@pytest.mark.parametrize("failing_stage, pca_on_driver, broadcasts", [("fit", True, 1), ("finish", True, 1),
+                                                                      ("finish", False, 2)])
 def test_a_failure_after_the_broadcast_leaves_no_live_broadcast(spark, synthetic_photos, tmp_path, monkeypatch,
-                                                                  failing_stage, broadcasts):
+                                                                  failing_stage, pca_on_driver, broadcasts):
     """fit fails with the weights broadcast and the featurized rows persisted; finish fails after the
-    projection's broadcast too. Either way nothing stays alive on the session, and no manifest is written."""
+    projection's broadcast too when the executors projected (a run too large for the driver's PCA). Either way
+    nothing stays alive on the session, and no manifest is written."""
+    from fruits.spark import driver_pca
+
+    if not pca_on_driver:
+        monkeypatch.setattr(driver_pca, "DRIVER_PCA_MAX_PHOTOS", 0)
     created = []
     real_broadcast = spark.sparkContext.broadcast
 

@@ -7,8 +7,8 @@ fruits.classify.reference_mask). On shop photos it names the right kind of fruit
 of JSON at OUTPUT/classifier/model.json, applied in numpy by fruits.classify.LinearModel, so identify needs no
 Spark. Runs with fewer than two labels have no classifier (nothing to tell apart); identify then uses the kNN.
 
-Where it is fitted: the labelled photos' coordinates are collected to the driver in one Spark job and fitted
-there by fruits.logistic (scipy's L-BFGS, pyspark.ml's objective) when they hold at most DRIVER_FIT_MAX_VALUES
+Where it is fitted: the labelled photos' coordinates are collected to the driver in one Spark job (or are there
+already: fruits.spark.driver_pca) and fitted there by fruits.logistic (scipy's L-BFGS, pyspark.ml's objective) when they hold at most DRIVER_FIT_MAX_VALUES
 values; larger ones are fitted by pyspark.ml's LogisticRegression on the executors, whose rounds are Spark jobs
 (about half a second each here: 18 s of a 147 s run of 13,000 photos, where the driver fits the same references
 in 4 s). On the driver, the inputs are named and the references weighted in Python after the one collect: naming
@@ -156,12 +156,13 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
                    regularisation: float = REGULARISATION, tolerance: float = TOLERANCE,
                    standardization: bool = STANDARDIZATION, dim: int | None = None,
                    labels: Mapping[str | None, int] | None = None,
-                   driver_max_values: int = DRIVER_FIT_MAX_VALUES) -> ClassifierInfo | None:
+                   driver_max_values: int = DRIVER_FIT_MAX_VALUES, coordinates=None) -> ClassifierInfo | None:
     """Fit on pca/ and write `folder`/model.json (OUTPUT/classifier/, or its staged twin in an incremental run);
     returns what the manifest says about it (or None). `inputs` are the run's INPUT locations (for the input
     weighting; none given: one input); `dim` the width of pca/ (read from one row when not given); `labels` the
     photos of each label in pca/ (the project stage counted them; counted here when not given). `tolerance` is
-    pyspark.ml's; the driver's fit converges further for free (fruits.logistic).
+    pyspark.ml's; the driver's fit converges further for free (fruits.logistic). `coordinates` (a
+    fruits.spark.driver_pca.Coordinates) are pca/'s rows already on the driver: a fit there does not collect them.
 
     Where the fit runs is decided before any photo is read, from `labels`: every labelled photo with its
     per-class scores within `driver_max_values` values goes to the driver in one Spark job (Arrow), where the
@@ -188,7 +189,16 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
     if dim is None:
         dim = len(coords.select("pca").first()["pca"])
     if n_labelled * (dim + n_labels) <= driver_max_values:
-        fitted = fit_on_driver(coords, inputs, weighting, regularisation, standardization)
+        if coordinates is None:
+            table = coords.select("path", "split", "label", "pca").toPandas()  # one Spark job, through Arrow
+            labelled = (table["path"].tolist(), table["split"].tolist(), table["label"].tolist(),
+                        table.pop("pca").to_numpy())
+            del table
+        else:
+            keep = np.asarray([label is not None for label in coordinates.label], dtype=bool)
+            labelled = (coordinates.path[keep].tolist(), coordinates.split[keep].tolist(),
+                        coordinates.label[keep].tolist(), coordinates.pca[keep])
+        fitted = fit_on_driver(*labelled, inputs, weighting, regularisation, standardization)
     else:
         named = named_sources(coords, inputs).select("split", "source", "label", "pca").cache()
         if cleanup is not None:
@@ -233,19 +243,17 @@ def described(about: dict, classes: Sequence[str], references: Mapping[tuple[str
             "weighting": weighting, "references_per_input": dict(sorted(per_input_of(references).items()))}
 
 
-def fit_on_driver(coords, inputs: Sequence[str], weighting: str, regularisation: float, standardization: bool):
-    """Collect path, split, label and pca of the labelled photos through Arrow (one Spark job), choose and weight
-    the references here and fit with fruits.logistic: (coefficients, intercepts, about), or None."""
-    table = coords.select("path", "split", "label", "pca").toPandas()
-    sources = sources_of(table["path"].tolist(), tuple(str(uri) for uri in inputs))
-    splits, labels = table["split"].tolist(), table["label"].tolist()
+def fit_on_driver(paths: list[str], splits: list, labels: list[str], pca, inputs: Sequence[str], weighting: str,
+                  regularisation: float, standardization: bool):
+    """On the labelled photos' paths, splits, labels and coordinates (an (n, k) array, or n arrays of k): choose and
+    weight the references here and fit with fruits.logistic: (coefficients, intercepts, about), or None."""
+    sources = sources_of(paths, tuple(str(uri) for uri in inputs))
     chosen = chosen_references(Counter(zip(splits, sources, labels)), weighting)
     if chosen is None:
         return None
     _, references, classes, weighting = chosen
     keep = reference_mask(np.asarray(labels, dtype=object), np.asarray(splits, dtype=object))  # the kNN's rule
-    x = np.stack(table.pop("pca").to_numpy()[keep])  # (n, k) float32
-    del table
+    x = np.stack(pca[keep]) if pca.dtype == object else pca[keep]  # (n, k) float32
     index = {label: i for i, label in enumerate(classes)}
     weight_of = group_weights(references, weighting)
     kept = np.flatnonzero(keep)

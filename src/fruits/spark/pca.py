@@ -93,6 +93,18 @@ def _merge_moments(a, b):
     return count, mean_a + delta * (count_b / count), scatter_a
 
 
+def array_moments(x: np.ndarray, block: int = 16_384) -> Moments:
+    """(count, mean, centred scatter) of the rows of `x`, in float64 a block of rows at a time: the arithmetic of
+    the executors' batches, on the driver."""
+    total = (0, np.zeros(x.shape[1]), np.zeros((x.shape[1], x.shape[1])))
+    for start in range(0, len(x), block):
+        rows = np.asarray(x[start:start + block], dtype=np.float64)
+        mean = rows.mean(axis=0)
+        centred = rows - mean
+        total = _merge_moments(total, (len(rows), mean, centred.T @ centred))
+    return total
+
+
 def _partition_moments(dim: int):
     def moments(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         total = (0, np.zeros(dim), np.zeros((dim, dim)))
@@ -187,4 +199,9 @@ def pca_csv_columns(k: int) -> list[str]:
     """path, label, split, pc_1 ... pc_k: the matrix the business asked for, one column per component, as SQL
     expressions for `DataFrame.selectExpr`: one call to the JVM for the k columns, where building k Column
     objects took two or three gateway calls each (2 s of the write stage at k = 359)."""
-    return ["path", "label", "split"] + [f"pca[{i}] AS pc_{i + 1}" for i in range(k)]
+    return ["path", "label", "split"] + [f"pca[{i}] AS {name}" for i, name in enumerate(pca_csv_names(k)[3:])]
+
+
+def pca_csv_names(k: int) -> list[str]:
+    """pca_csv/'s header."""
+    return ["path", "label", "split"] + [f"pc_{i + 1}" for i in range(k)]

@@ -36,7 +36,9 @@ from ..config import RunConfig
 from ..errors import NoImagesError, PipelineError
 from ..model import FEATURE_DIM, keras_version, tensorflow_version
 from ..storage import join
+from . import driver_pca
 from .classifier import fit_classifier
+from .driver_pca import Coordinates, collect_features, fits_on_driver
 from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS, write_file
 from .pca import MOMENTS_FILE, Moments, PcaFit, fit_pca, moments_bytes
@@ -56,6 +58,7 @@ from .steps import (
     read_features,
     resolve_locations,
     write_manifest,
+    write_pca_model,
     write_pca_outputs,
 )
 
@@ -121,6 +124,7 @@ class Projected:
     labels: dict[str, int]
     seconds: float
     k: int
+    coordinates: Coordinates | None = None  # pca/ on the driver, when it was written from there
 
 
 @dataclass(frozen=True)
@@ -200,11 +204,22 @@ def fit(spark, started: Started, featurized: Featurized) -> Fitted:
 
 
 def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Projected:
-    """Project features/ on the executors: pca/, then pca_csv/ from it, and pca_model/."""
+    """Project features/ and write pca/ and pca_csv/: from the driver up to DRIVER_PCA_MAX_PHOTOS photos
+    (features/ collected in one Spark job, projected with numpy, written by pyarrow: fruits.spark.driver_pca), by
+    the executors beyond (pca/, then pca_csv/ from it); then pca_model/."""
     t0 = time.monotonic()
+    coordinates = None
     features = read_features(spark, started.uris[outputs.FEATURES])
-    labels = write_pca_outputs(spark, features, fitted.projection, started.uris, cleanup)
-    return Projected(labels, time.monotonic() - t0, fitted.projection.k)
+    n_rows = fitted.fit.moments[0]
+    if fits_on_driver(n_rows):
+        matrix = collect_features(features, FEATURE_DIM)
+        if len(matrix) != n_rows:
+            raise PipelineError(f"accounting broke: {len(matrix)} rows in features/, the PCA was fitted on {n_rows}")
+        labels, coordinates = driver_pca.write_pca_outputs(spark, matrix, fitted.projection, started.uris)
+    else:
+        labels = write_pca_outputs(spark, features, fitted.projection, started.uris, cleanup)
+    write_pca_model(spark, fitted.projection, started.uris)
+    return Projected(labels, time.monotonic() - t0, fitted.projection.k, coordinates)
 
 
 def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) -> Classified:
@@ -213,7 +228,8 @@ def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) 
     the one an earlier run left in OUTPUT)."""
     t0 = time.monotonic()
     info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
-                          cleanup, inputs=started.locations.inputs, dim=projected.k, labels=projected.labels)
+                          cleanup, inputs=started.locations.inputs, dim=projected.k, labels=projected.labels,
+                          coordinates=projected.coordinates)
     return Classified(info, time.monotonic() - t0)
 
 

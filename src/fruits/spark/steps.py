@@ -364,19 +364,26 @@ def featurize_to_output(spark, discovered: Discovered, model: BroadcastModel, co
 
 def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, str],
                       cleanup: ExitStack | None = None) -> dict[str, int]:
-    """pca/ (projected by the executors), pca_csv/ (from pca/), pca_model/; returns images per label."""
+    """pca/ (projected by the executors) and pca_csv/ (from pca/); returns images per label."""
     projected, projection_broadcast = project(features, projection, spark)
     with ExitStack() as local:
         (cleanup or local).callback(projection_broadcast.destroy)
         with TaskProgress(spark, "project"):
             write(projected.write.mode("overwrite"), "parquet", uris[outputs.PCA])
     pca_rows = spark.read.schema(PCA_SCHEMA).parquet(uris[outputs.PCA])  # known: no inference job
-    csv_writer = pca_rows.selectExpr(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
+    # escape '"': a quote inside a quoted field is doubled (RFC 4180, as pandas and spreadsheets read CSV and as
+    # the driver writes it: fruits.spark.driver_pca), where Spark's default would write \".
+    csv_writer = (pca_rows.selectExpr(*pca_csv_columns(projection.k)).write.mode("overwrite").option("header", "true")
+                  .option("escape", '"'))
     write(csv_writer, "csv", uris[outputs.PCA_CSV])
-    HadoopFS(spark).delete(uris[outputs.PCA_MODEL])  # "overwrite", as Spark's writer does
-    write_file(spark, join(uris[outputs.PCA_MODEL], PCA_MODEL_FILE), projection_parquet(projection))
     counts = features.groupBy("label").count().collect()
     return dict(sorted(((row["label"], row["count"]) for row in counts), key=lambda item: str(item[0])))
+
+
+def write_pca_model(spark, projection: Projection, uris: dict[str, str]) -> None:
+    """pca_model/: the fitted projection as one Parquet row (fruits.spark.pca.projection_parquet)."""
+    HadoopFS(spark).delete(uris[outputs.PCA_MODEL])  # "overwrite", as Spark's writer does
+    write_file(spark, join(uris[outputs.PCA_MODEL], PCA_MODEL_FILE), projection_parquet(projection))
 
 
 def write_manifest(fs: HadoopFS, output_uri: str, manifest: outputs.Manifest) -> None:

@@ -364,15 +364,21 @@ def _moments_of_another_shape(output):
     (output / "features" / MOMENTS_FILE).write_bytes(moments_bytes((40, np.zeros(3), np.eye(3))))
 
 
-@pytest.mark.parametrize("spoil, kept", [(None, True), (_moments_of_other_rows, False),
-                                         (_moments_of_another_shape, False)], ids=["kept", "other-rows", "other-shape"])
+@pytest.mark.parametrize("spoil, kept, on_driver", [(None, True, True), (None, True, False),
+                                                    (_moments_of_other_rows, False, True),
+                                                    (_moments_of_another_shape, False, True)],
+                         ids=["kept", "kept-by-the-executors", "other-rows", "other-shape"])
 def test_when_photos_only_arrive_the_pca_comes_from_the_kept_moments(spark, before_arrivals, tmp_path, caplog,
-                                                                     spoil, kept):
+                                                                     monkeypatch, spoil, kept, on_driver):
     """Nothing changed or removed: the PCA is refitted from the previous run's moments merged with the new photos'
-    (no previous row read again), and they are the moments of every row of the new features/, as a full run
-    computes them. Moments that do not match the previous features/ are not trusted: every row is read."""
+    (no previous row read again; the new rows' moments taken on the driver, or by the executors when the new rows
+    are too many for it), and they are the moments of every row of the new features/, as a full run computes them.
+    Moments that do not match the previous features/ are not trusted: every row is read."""
+    from fruits.spark import driver_pca
     from fruits.spark.pca import MOMENTS_FILE, fit_pca, moments_from_bytes
 
+    if not on_driver:
+        monkeypatch.setattr(driver_pca, "DRIVER_PCA_MAX_PHOTOS", 0)
     photos, output = before_arrivals[0], tmp_path / "out"
     shutil.copytree(before_arrivals[1], output)
     if spoil:

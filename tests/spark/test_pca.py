@@ -83,3 +83,17 @@ def test_moments_merged_across_partitions_equal_numpy(features, partitions, merg
     assert count == len(x)
     np.testing.assert_allclose(mean, x.mean(axis=0), atol=1e-9)
     np.testing.assert_allclose(scatter / (count - 1), np.cov(x, rowvar=False), atol=1e-9)
+
+
+@pytest.mark.parametrize("block", [1, 7, 16_384])
+def test_moments_of_rows_on_the_driver_equal_numpy(block):
+    """array_moments (the new rows of an incremental run, on the driver) in blocks of any size: numpy's count, mean
+    and covariance, on float32 rows far from the origin."""
+    from fruits.spark.pca import array_moments
+
+    x = (np.random.default_rng(3).normal(size=(50, 6)) * 3.0 + 100.0).astype(np.float32)
+    count, mean, scatter = array_moments(x, block)
+    exact = x.astype(np.float64)
+    assert count == 50
+    np.testing.assert_allclose(mean, exact.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scatter / (count - 1), np.cov(exact, rowvar=False), rtol=1e-9, atol=1e-9)

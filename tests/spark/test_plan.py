@@ -43,7 +43,7 @@ def rows(frame, columns) -> list[tuple]:
     return sorted(tuple(row[c] for c in columns) for row in frame.collect())
 
 
-def test_the_plan_on_the_driver_is_the_plan_in_spark(spark, previous_and_now):
+def test_the_plan_on_the_driver_is_the_plan_in_spark(spark, previous_and_now, tmp_path):
     discovered, previous_uri, n_first = previous_and_now
     on_driver = planning.plan_on_driver(spark, discovered, previous_uri)
     in_spark = planning.plan_in_spark(spark, discovered, previous_uri)
@@ -62,6 +62,12 @@ def test_the_plan_on_the_driver_is_the_plan_in_spark(spark, previous_and_now):
         index = ["path", "length", "modification_time"]
         assert rows(on_driver.index(), index) == rows(in_spark.index(), index)
         assert len(rows(on_driver.index(), index)) == n_first - 1 + 3
+        # listing/ as each plan writes it (pyarrow on the driver, Spark otherwise) reads back as the same rows.
+        written = []
+        for name, made in (("driver", on_driver), ("spark", in_spark)):
+            made.write_index(spark, f"file://{tmp_path / name}")
+            written.append(rows(spark.read.schema(planning.LISTING_SCHEMA).parquet(str(tmp_path / name)), index))
+        assert written[0] == written[1] == rows(in_spark.index(), index)
     finally:
         on_driver.release()
         in_spark.release()

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from .. import outputs
 from ..storage import join
-from .steps import Discovered, read_features
+from .hadoop_fs import HadoopFS, write_file
+from .steps import Discovered, read_features, write
 
 # Per photo of a run: path, length (bytes), modification_time (timestamp); what the next run compares with.
 LISTING = outputs.LISTING
@@ -40,6 +41,8 @@ class Plan:
     by_input: dict[tuple[int, str], int] = field(default_factory=dict)  # (INPUT index, status) -> photos
     todo: list[tuple[int, str]] = field(default_factory=list)  # (INPUT index, path) to featurize
     seconds: float = 0.0
+    # The rows of `classified` as a pandas frame, when the plan was made on the driver (else None).
+    local: object = None
 
     @property
     def dropped(self) -> int:
@@ -51,6 +54,28 @@ class Plan:
         from pyspark.sql import functions as F
 
         return self.classified.filter(F.col("status") != REMOVED).select("path", "length", "modification_time")
+
+    def write_index(self, spark, uri: str) -> None:
+        """Write `index()` to `uri` (listing/), replacing what is there: by pyarrow on the driver when the plan was
+        made there (the Spark write of 14,820 local rows was a job and 0.8 s of the benchmark's run), else by
+        Spark. The same Parquet columns either way; times as UTC microseconds, Spark's timestamps."""
+        if self.local is None:
+            write(self.index().write.mode("overwrite"), "parquet", uri)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = self.local[self.local["status"] != REMOVED]
+        # The session's time zone is UTC (fruits.spark.session): toPandas gave naive UTC times.
+        times = rows["modification_time"].dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+        table = pa.table({"path": pa.array(rows["path"].tolist(), pa.string()),
+                          "length": pa.array(rows["length"].astype("int64").to_numpy(), pa.int64()),
+                          "modification_time": pa.array(times, pa.timestamp("us", tz="UTC"))})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        HadoopFS(spark).delete(uri)
+        write_file(spark, join(uri, "part-00000.parquet"), sink.getvalue().to_pybytes())
+        write_file(spark, join(uri, "_SUCCESS"), b"")
 
     def release(self) -> None:
         self.classified.unpersist()
@@ -120,7 +145,7 @@ def plan_on_driver(spark, discovered: Discovered, previous_uri: str) -> Plan:
         rows = pd.concat([rows, gone.astype({"modification_time": rows["modification_time"].dtype})],
                          ignore_index=True)
     classified = spark.createDataFrame(rows, CLASSIFIED_SCHEMA)
-    return Plan(classified, counts, by_input, todo, time.monotonic() - t0)
+    return Plan(classified, counts, by_input, todo, time.monotonic() - t0, rows)
 
 
 def plan_in_spark(spark, discovered: Discovered, previous_uri: str) -> Plan:

@@ -20,8 +20,9 @@ SCHEMA = "path string, label string, split string, features array<float>"
 
 
 @pytest.fixture(scope="module")
-def features(spark):
-    """40 rows far from the origin, labels with a missing one, paths a CSV must quote."""
+def features(spark, tmp_path_factory):
+    """features/ of 40 rows far from the origin, labels with a missing one, paths a CSV must quote: the DataFrame
+    and the folder it was written to."""
     rng = np.random.default_rng(5)
     n = 40
     x = (rng.uniform(5.0, 50.0, size=DIM) + rng.normal(size=(n, DIM)) * np.linspace(6.0, 0.5, DIM)).astype(np.float32)
@@ -29,7 +30,9 @@ def features(spark):
     paths = [f'file:/photos/{"a,b" if i % 5 == 0 else "c"}/"{i:03d}".jpg' for i in range(n)]
     splits = [None if i % 7 == 0 else ("Training" if i % 2 else "Test") for i in range(n)]
     frame = pd.DataFrame({"path": paths, "label": labels, "split": splits, "features": [row.tolist() for row in x]})
-    return spark.createDataFrame(frame, SCHEMA).repartition(3)
+    uri = f"file://{tmp_path_factory.mktemp('features') / 'features'}"
+    spark.createDataFrame(frame, SCHEMA).repartition(3).write.parquet(uri)
+    return spark.read.schema(SCHEMA).parquet(uri), uri
 
 
 def uris_under(root) -> dict[str, str]:
@@ -40,9 +43,14 @@ def sorted_rows(frame, columns):
     return sorted((tuple(row[c] for c in columns) for row in frame.collect()), key=lambda row: row[0])
 
 
-def test_the_driver_writes_what_the_executors_write(spark, features, tmp_path, monkeypatch):
+@pytest.mark.parametrize("read_by", ["pyarrow", "spark"])
+def test_the_driver_writes_what_the_executors_write(spark, features, tmp_path, monkeypatch, read_by):
+    """features/ read on the driver by pyarrow (a local OUTPUT) or collected from Spark (any other)."""
+    features, uri = features
     monkeypatch.setattr(driver_pca, "PART_ROWS", 16)  # three part files of each output
-    matrix = driver_pca.collect_features(features, DIM)
+    if read_by == "spark":
+        monkeypatch.setattr(driver_pca, "is_local", lambda uri: False)
+    matrix = driver_pca.collect_features(spark, uri, DIM)
     assert len(matrix) == 40 and matrix.features.dtype == np.float32
     projection = fit_pca(features, DIM, 0.95, k=5).projection
 
@@ -75,10 +83,11 @@ def test_the_driver_writes_what_the_executors_write(spark, features, tmp_path, m
 
 
 @pytest.mark.parametrize("bad", [[1.0] * (DIM - 1), None, []], ids=["short", "null", "empty"])
-def test_features_of_another_width_are_refused(spark, bad):
+def test_features_of_another_width_are_refused(spark, tmp_path, bad):
     rows = [("file:/a.jpg", "apple", "Training", [0.5] * DIM), ("file:/b.jpg", "apple", "Training", bad)]
+    spark.createDataFrame(rows, SCHEMA).write.parquet(str(tmp_path / "features"))
     with pytest.raises(PipelineError, match=f"not {DIM} numbers"):
-        driver_pca.collect_features(spark.createDataFrame(rows, SCHEMA), DIM)
+        driver_pca.collect_features(spark, f"file://{tmp_path / 'features'}", DIM)
 
 
 def test_the_size_of_the_run_chooses_where_the_pca_is_made(spark, synthetic_photos, synthetic_run, tmp_path,

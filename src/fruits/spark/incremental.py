@@ -315,14 +315,13 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
              before[0], n_new)
     if not n_new:
         return before
-    new = read_features(spark, features_uri)
     if fits_on_driver(n_new):
-        # Few rows (1,820 on the benchmark: 9 MB): collected through Arrow in one job, their moments taken with
-        # numpy. The executors' pass (a mapInPandas, then a d x d matrix per partition collected and merged) took
-        # 2.1 s of the benchmark's incremental run for them.
-        return merge_moments(before, array_moments(collect_features(new, FEATURE_DIM).features))
+        # Few rows (1,820 on the benchmark: 9 MB): read on the driver (fruits.spark.driver_pca.features_table),
+        # their moments taken with numpy. The executors' pass (a mapInPandas, then a d x d matrix per partition
+        # collected and merged) took 2.1 s of the benchmark's incremental run for them.
+        return merge_moments(before, array_moments(collect_features(spark, features_uri, FEATURE_DIM).features))
     # One partition per core at most: each partition sends a d x d matrix (13 MB) up the tree whatever its rows.
-    new = new.coalesce(spark.sparkContext.defaultParallelism)
+    new = read_features(spark, features_uri).coalesce(spark.sparkContext.defaultParallelism)
     return merge_moments(before, feature_moments(new, FEATURE_DIM, merge_on_driver=True))
 
 

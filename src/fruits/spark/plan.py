@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .. import outputs
 from ..storage import join
+from .driver_pca import features_table
 from .hadoop_fs import HadoopFS, write_file
 from .steps import Discovered, read_features, write
 
@@ -112,7 +113,8 @@ def plan(spark, discovered: Discovered, previous_uri: str, n_previous: int) -> P
 
 
 def plan_on_driver(spark, discovered: Discovered, previous_uri: str) -> Plan:
-    """The plan from three scans collected through Arrow (no join nor aggregate in Spark): see the module doc."""
+    """The plan from three scans collected through Arrow (no join nor aggregate in Spark; the previous features'
+    paths read by pyarrow when OUTPUT is local: fruits.spark.driver_pca.features_table): see the module doc."""
     import numpy as np
     import pandas as pd
 
@@ -120,7 +122,7 @@ def plan_on_driver(spark, discovered: Discovered, previous_uri: str) -> Plan:
     listed = listed_now(discovered).toPandas()
     before = previous_listing(spark, previous_uri).toPandas().rename(
         columns={"length": "length_before", "modification_time": "time_before"})
-    featured = read_features(spark, join(previous_uri, outputs.FEATURES)).select("path").toPandas()["path"]
+    featured = features_table(spark, join(previous_uri, outputs.FEATURES), ["path"]).column("path").to_pandas()
     compared = listed.merge(before, on="path", how="left", indicator="seen")
     known = (compared["seen"] == "both").to_numpy()
     same = (known & (compared["length"] == compared["length_before"]).to_numpy()

@@ -205,18 +205,18 @@ def fit(spark, started: Started, featurized: Featurized) -> Fitted:
 
 def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Projected:
     """Project features/ and write pca/ and pca_csv/: from the driver up to DRIVER_PCA_MAX_PHOTOS photos
-    (features/ collected in one Spark job, projected with numpy, written by pyarrow: fruits.spark.driver_pca), by
+    (features/ read into one matrix, projected with numpy, written by pyarrow: fruits.spark.driver_pca), by
     the executors beyond (pca/, then pca_csv/ from it); then pca_model/."""
     t0 = time.monotonic()
     coordinates = None
-    features = read_features(spark, started.uris[outputs.FEATURES])
     n_rows = fitted.fit.moments[0]
     if fits_on_driver(n_rows):
-        matrix = collect_features(features, FEATURE_DIM)
+        matrix = collect_features(spark, started.uris[outputs.FEATURES], FEATURE_DIM)
         if len(matrix) != n_rows:
             raise PipelineError(f"accounting broke: {len(matrix)} rows in features/, the PCA was fitted on {n_rows}")
         labels, coordinates = driver_pca.write_pca_outputs(spark, matrix, fitted.projection, started.uris)
     else:
+        features = read_features(spark, started.uris[outputs.FEATURES])
         labels = write_pca_outputs(spark, features, fitted.projection, started.uris, cleanup)
     write_pca_model(spark, fitted.projection, started.uris)
     return Projected(labels, time.monotonic() - t0, fitted.projection.k, coordinates)

@@ -8,12 +8,12 @@ of JSON at OUTPUT/classifier/model.json, applied in numpy by fruits.classify.Lin
 Spark. Runs with fewer than two labels have no classifier (nothing to tell apart); identify then uses the kNN.
 
 Where it is fitted: the labelled photos' coordinates are collected to the driver in one Spark job (or are there
-already: fruits.spark.driver_pca) and fitted there by fruits.logistic (scipy's L-BFGS, pyspark.ml's objective) when they hold at most DRIVER_FIT_MAX_VALUES
-values; larger ones are fitted by pyspark.ml's LogisticRegression on the executors, whose rounds are Spark jobs
-(about half a second each here: 18 s of a 147 s run of 13,000 photos, where the driver fits the same references
-in 4 s). On the driver, the inputs are named and the references weighted in Python after the one collect: naming
-them on the executors first (a UDF pass, a cache and an aggregate) took four jobs and 2.4 s of the incremental
-benchmark's 7.7 s classifier stage.
+already: fruits.spark.driver_pca) and fitted there by fruits.logistic (scipy's L-BFGS, pyspark.ml's objective) when
+they hold at most DRIVER_FIT_MAX_VALUES values; larger ones are fitted by pyspark.ml's LogisticRegression on the
+executors, whose rounds are Spark jobs (about half a second each here: 18 s of a 147 s run of 13,000 photos, where
+the driver fits the same references in 4 s). On the driver, the inputs are named and the references weighted in
+Python after the one collect: naming them on the executors first (a UDF pass, a cache and an aggregate) took four
+jobs and 2.4 s of the incremental benchmark's 7.7 s classifier stage.
 
 Inputs weigh the same (WEIGHTING = "input"): a photo's weight in the fit is inversely proportional to how many
 reference photos its input holds (the input as `fruits evaluate` names it, fruits.evaluation.sources_of), so the

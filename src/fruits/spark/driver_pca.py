@@ -1,10 +1,11 @@
 """pca/ and pca_csv/ written from the driver, for a run whose features fit in its memory.
 
 The PCA is fitted by the executors whatever the run's size (fruits.spark.pca: only d x d moments reach the
-driver). Its outputs are another matter: up to DRIVER_PCA_MAX_PHOTOS featurized photos, features/ is collected
-once through Arrow (one Spark job, no Python object per row) into one float32 matrix, projected with numpy (the
-code `fruits identify` runs on a new photo) and written by pyarrow as pca/ (Parquet) and pca_csv/ (CSV); the
-photos per label are counted there and the coordinates go to the classifier without a second collect.
+driver). Its outputs are another matter: up to DRIVER_PCA_MAX_PHOTOS featurized photos, features/ is read once
+into one float32 matrix (by pyarrow when OUTPUT is local, through Spark's Arrow collect otherwise: no Python object
+per row), projected with numpy (the code `fruits identify` runs on a new photo) and written by pyarrow as pca/
+(Parquet) and pca_csv/ (CSV); the photos per label are counted there and the coordinates go to the classifier
+without a second collect.
 
 Why: on the incremental benchmark's 14,820 photos the executors took 13.4 s to write pca/ and pca_csv/ (Python
 workers fed row by row through pandas Series, then the CSV's 5.3 million numbers formatted by the JVM); the
@@ -67,6 +68,7 @@ class Coordinates:
 
 
 def fits_on_driver(n_features: int) -> bool:
+    """Whether the features of `n_features` photos are read on the driver (else the executors do the work)."""
     return n_features <= DRIVER_PCA_MAX_PHOTOS
 
 

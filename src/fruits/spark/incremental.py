@@ -61,9 +61,9 @@ from ..model import FEATURE_DIM
 from ..storage import is_local, join, local_path
 from . import stages
 from .discover import skipped_reason
+from .driver_pca import collect_features, fits_on_driver
 from .featurize import FeaturizeCounters
 from .hadoop_fs import HadoopFS, read_file
-from .driver_pca import collect_features, fits_on_driver
 from .pca import MOMENTS_FILE, Moments, array_moments, feature_moments, merge_moments, moments_from_bytes
 from .plan import CHANGED, LISTING, NEW, REMOVED, RETRIED, REUSED, Plan, listed_now, plan
 from .progress import Progress

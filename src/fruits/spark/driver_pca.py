@@ -26,10 +26,10 @@ import numpy as np
 from .. import outputs
 from ..errors import PipelineError
 from ..pca_math import Projection
-from ..storage import is_local, join, local_path
-from .hadoop_fs import HadoopFS, write_file
-from .pca import pca_csv_names
-from .steps import read_features
+from ..storage import is_local, local_path
+from .hadoop_fs import parquet_bytes, write_folder
+from .pca import list_rows, pca_csv_names
+from .steps import labels_in_order, read_features
 
 # 100,000 photos x 1,280 float32 features: 512 MB on the driver (and their coordinates, 144 MB at k = 359).
 DRIVER_PCA_MAX_PHOTOS = 100_000
@@ -116,16 +116,11 @@ def write_pca_outputs(spark, matrix: FeatureMatrix, projection: Projection,
     """pca/ and pca_csv/ as part files written by pyarrow (through Hadoop for a remote OUTPUT), replacing what
     was there; returns the photos per label and the coordinates."""
     coordinates = project_matrix(matrix, projection)
-    fs = HadoopFS(spark)
-    for name, encode in ((outputs.PCA, pca_parquet), (outputs.PCA_CSV, pca_csv)):
-        fs.delete(uris[name])  # "overwrite", as Spark's writer does
-        for part, start in enumerate(range(0, max(len(matrix), 1), PART_ROWS)):
-            rows = slice(start, start + PART_ROWS)
-            suffix = "parquet" if name == outputs.PCA else "csv"
-            write_file(spark, join(uris[name], f"part-{part:05d}.{suffix}"), encode(coordinates, rows))
-        write_file(spark, join(uris[name], "_SUCCESS"), b"")  # what Spark leaves in a folder it wrote
-    per_label = Counter(matrix.label.tolist())
-    return dict(sorted(per_label.items(), key=lambda item: str(item[0]))), coordinates
+    for name, suffix, encode in ((outputs.PCA, "parquet", pca_parquet), (outputs.PCA_CSV, "csv", pca_csv)):
+        starts = range(0, max(len(matrix), 1), PART_ROWS)  # each part encoded only when it is written
+        write_folder(spark, uris[name], ((f"part-{part:05d}.{suffix}", encode(coordinates, slice(at, at + PART_ROWS)))
+                                         for part, at in enumerate(starts)))
+    return labels_in_order(Counter(matrix.label.tolist()).items()), coordinates
 
 
 def _columns(coordinates: Coordinates, rows: slice) -> dict:
@@ -137,14 +132,8 @@ def _columns(coordinates: Coordinates, rows: slice) -> dict:
 def pca_parquet(coordinates: Coordinates, rows: slice) -> bytes:
     """Rows of pca/: path, label, split, pca (a list of k float32), Spark's schema for it."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    block = np.ascontiguousarray(coordinates.pca[rows])
-    n, k = block.shape
-    pca = pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), pa.array(block.ravel()))
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.table({**_columns(coordinates, rows), "pca": pca}), sink)
-    return sink.getvalue().to_pybytes()
+    return parquet_bytes(pa.table({**_columns(coordinates, rows), "pca": list_rows(coordinates.pca[rows])}))
 
 
 def pca_csv(coordinates: Coordinates, rows: slice) -> bytes:

@@ -7,8 +7,9 @@ code path for the laptop and the cluster (no boto3 in the job).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
-from ..storage import is_local, local_path
+from ..storage import is_local, join, local_path
 
 
 class HadoopFS:
@@ -83,6 +84,26 @@ def write_file(spark, uri: str, data: bytes) -> None:
             file.write(data)
     else:
         HadoopFS(spark).write_bytes(uri, data)
+
+
+def write_folder(spark, uri: str, files: Iterable[tuple[str, bytes]]) -> None:
+    """Replace the folder `uri` by `files` (name, bytes), written one at a time with `write_file` as they come, and
+    Spark's `_SUCCESS` marker: the folder a Spark write in overwrite mode leaves, for outputs built on the
+    driver."""
+    HadoopFS(spark).delete(uri)
+    for name, data in files:
+        write_file(spark, join(uri, name), data)
+    write_file(spark, join(uri, "_SUCCESS"), b"")
+
+
+def parquet_bytes(table) -> bytes:
+    """A pyarrow Table as the bytes of one Parquet file, for `write_file`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def read_file(spark, uri: str) -> bytes:

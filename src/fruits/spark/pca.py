@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd  # noqa: F401 - pandas UDF type hints are resolved from module globals
 
 from ..pca_math import Projection, choose_k
+from .hadoop_fs import parquet_bytes
 
 
 Moments = tuple[int, np.ndarray, np.ndarray]  # (count, mean, centred scatter X_c^T X_c) of a set of rows
@@ -176,23 +177,28 @@ def projection_parquet(projection: Projection) -> bytes:
     about 3 s of the write stage for 1,280 x 359 numbers (docs/performance.md). pyarrow writes the same
     Parquet schema (a list of lists of doubles) in milliseconds; Spark and pyarrow read either."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    components = np.ascontiguousarray(projection.components.T, dtype=np.float64)  # k rows of d values
-    k, dim = components.shape
-    rows = pa.ListArray.from_arrays(pa.array(np.arange(0, k * dim + 1, dim, dtype=np.int32)),
-                                    pa.array(components.ravel()))
+    components = list_rows(projection.components.T.astype(np.float64))  # k rows of d values
+    k = len(components)
     table = pa.table({
         "k": pa.array([k], pa.int32()),
-        "dim": pa.array([dim], pa.int32()),
+        "dim": pa.array([projection.components.shape[0]], pa.int32()),
         "mean": pa.array([projection.mean.astype(np.float64)], pa.list_(pa.float64())),
-        "components": pa.ListArray.from_arrays(pa.array([0, k], pa.int32()), rows),
+        "components": pa.ListArray.from_arrays(pa.array([0, k], pa.int32()), components),
         "explained_variance_ratio": pa.array([projection.explained_variance_ratio.astype(np.float64)],
                                              pa.list_(pa.float64())),
     })
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
+    return parquet_bytes(table)
+
+
+def list_rows(matrix: np.ndarray):
+    """The rows of an (n, k) array as a pyarrow list array of n lists of k values (its dtype), built on one
+    contiguous buffer: no Python object per row or value."""
+    import pyarrow as pa
+
+    flat = np.ascontiguousarray(matrix)
+    n, k = flat.shape
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), pa.array(flat.ravel()))
 
 
 def pca_csv_columns(k: int) -> list[str]:

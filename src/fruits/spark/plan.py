@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from .. import outputs
 from ..storage import join
 from .driver_pca import features_table
-from .hadoop_fs import HadoopFS, write_file
+from .hadoop_fs import parquet_bytes, write_folder
 from .steps import Discovered, read_features, write
 
 # Per photo of a run: path, length (bytes), modification_time (timestamp); what the next run compares with.
@@ -64,7 +64,6 @@ class Plan:
             write(self.index().write.mode("overwrite"), "parquet", uri)
             return
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         rows = self.local[self.local["status"] != REMOVED]
         # The session's time zone is UTC (fruits.spark.session): toPandas gave naive UTC times.
@@ -72,11 +71,7 @@ class Plan:
         table = pa.table({"path": pa.array(rows["path"].tolist(), pa.string()),
                           "length": pa.array(rows["length"].astype("int64").to_numpy(), pa.int64()),
                           "modification_time": pa.array(times, pa.timestamp("us", tz="UTC"))})
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        HadoopFS(spark).delete(uri)
-        write_file(spark, join(uri, "part-00000.parquet"), sink.getvalue().to_pybytes())
-        write_file(spark, join(uri, "_SUCCESS"), b"")
+        write_folder(spark, uri, [("part-00000.parquet", parquet_bytes(table))])
 
     def release(self) -> None:
         self.classified.unpersist()

@@ -377,7 +377,12 @@ def write_pca_outputs(spark, features, projection: Projection, uris: dict[str, s
                   .option("escape", '"'))
     write(csv_writer, "csv", uris[outputs.PCA_CSV])
     counts = features.groupBy("label").count().collect()
-    return dict(sorted(((row["label"], row["count"]) for row in counts), key=lambda item: str(item[0])))
+    return labels_in_order((row["label"], row["count"]) for row in counts)
+
+
+def labels_in_order(counts) -> dict:
+    """(label, photos) pairs as the manifest's `labels`: sorted by label, a photo without one (None) as "None"."""
+    return dict(sorted(counts, key=lambda item: str(item[0])))
 
 
 def write_pca_model(spark, projection: Projection, uris: dict[str, str]) -> None:

@@ -1,0 +1,218 @@
+"""Which layer of the backbone should identify's classifier read? Cross-validation and Test scores of the product's
+fit on the pooled output of several MobileNetV2 layers, not only the last one.
+
+    python benchmarks/identify_layers.py OUTPUT --weights WEIGHTS.h5 --cache LAYERS.npz \
+        block_14_add block_16_project_BN block_16_project_BN:w0=0.5 block_16_project_BN:augment=1 \
+        out_relu:pca=0.95
+
+OUTPUT is a `fruits run` over Fruits-360 and the grocery photos (it gives the photos, their labels, splits and
+inputs, and the image size); WEIGHTS the backbone's weights file (the run's own `--weights`). Every Training photo of
+the run and every grocery photo (its first three views, the ones identify looks at: fruits.identify.views) go through
+the backbone once; the global average of each layer in LAYERS is kept in `--cache` for the next call (about 6 minutes
+for the 12,653 photos of the 160 px run on 2 cores).
+
+A spec is LAYER[+LAYER...][:option=value...], the layers' pooled outputs side by side:
+  pca=V      fit on the first principal components that hold V of the references' (weighted) variance, as the
+             product fits on pca/ (default: on the layer's own numbers, standardised)
+  raw=1      no standardisation (the L2 penalty on the raw coefficients; pyspark.ml standardization=False)
+  reg=R      the L2 penalty (default 1e-3, the product's)
+  w0=A       with three views, the whole photo weighs A and the two crops share 1 - A (default: the mean)
+  augment=1  reference views: the grocery reference photos' two crops as more rows of their label and input
+             (shared weight, as benchmarks/identify_cv.py's `augment`)
+Each spec is the product's fit (benchmarks/identify_cv.py's numpy twin: input weighting, multinomial logistic
+regression, L-BFGS): five folds of consecutive shots of the grocery Training photos (references: the other folds and
+every Fruits-360 Training photo), then once on every Training photo for the 111 grocery Test photos. The line
+gives kind top-1, kind top-3 and label top-1 for one view and for three. Choose by the cross-validation; the Test
+columns are for the figures of the one chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import identify_cv as cv
+
+LAYERS = ("block_12_add", "block_14_add", "block_15_add", "block_16_project_BN", "block_13_expand_relu",
+          "block_16_expand_relu", "out_relu")
+QUERY_INPUT = "grocery-store-fruit"
+VIEWS = 3
+
+
+def pooled_layers(run, weights: str, rows: np.ndarray, n_views: np.ndarray, cache: str) -> dict[str, np.ndarray]:
+    """{layer: (views, width)} and 'owners' (views, 2: row, view) for the photos `rows` (n_views[i] views each)."""
+    path = Path(cache)
+    if path.exists():
+        stored = dict(np.load(path, allow_pickle=False))
+        if set(map(int, stored["owners"][:, 0])) >= set(map(int, rows)):
+            return stored
+    import keras
+
+    from fruits.identify.views import photo_views
+    from fruits.model import build_backbone
+
+    size = run.manifest.image_size
+    backbone = build_backbone(size)
+    backbone.load_weights(weights)
+    pixels = keras.Input((size, size, 3), dtype="uint8")
+    scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(keras.ops.cast(pixels, "float32"))
+    inner = keras.Model(backbone.input, [backbone.get_layer(name).output for name in LAYERS])
+    model = keras.Model(pixels, [keras.layers.GlobalAveragePooling2D()(out) for out in inner(scaled)])
+    batch, owners, parts, started = [], [], [[] for _ in LAYERS], time.monotonic()
+
+    def flush():
+        for part, out in zip(parts, model.predict(np.stack(batch), verbose=0, batch_size=64)):
+            part.append(out.astype(np.float32))
+        batch.clear()
+
+    for i, row in enumerate(rows):
+        views = photo_views(run.read_image(int(row)), size, int(n_views[i]))
+        batch.extend(views)
+        owners.extend((int(row), v) for v in range(len(views)))
+        if len(batch) >= 256:
+            flush()
+        if i % 1000 == 0:
+            print(f"  layers: {i}/{len(rows)} photos, {time.monotonic() - started:.0f} s", flush=True)
+    if batch:
+        flush()
+    stored = {"owners": np.asarray(owners), **{name: np.concatenate(p) for name, p in zip(LAYERS, parts)}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **stored)
+    print(f"layers: {len(owners)} views of {len(rows)} photos in {time.monotonic() - started:.0f} s -> {path}")
+    return stored
+
+
+def parse_spec(text: str) -> tuple[list[str], dict]:
+    name, *options = text.split(":")
+    kinds = {"pca": float, "raw": lambda v: v == "1", "reg": float, "w0": float, "augment": lambda v: v == "1"}
+    settings = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        if key not in kinds:
+            raise ValueError(f"unknown option {key!r} in {text!r}: one of {sorted(kinds)}")
+        settings[key] = kinds[key](value)
+    return name.split("+"), settings
+
+
+class Photos:
+    def __init__(self, run, layers: dict[str, np.ndarray]):
+        from fruits.classify import reference_mask
+        from fruits.evaluation import inputs_of
+        from fruits.identify import FruitFacts
+
+        images = run.images
+        self.facts = FruitFacts.load()
+        self.labels = np.asarray([str(x) if x is not None else "" for x in images.labels], dtype=object)
+        self.kind = np.asarray([self.facts.kind_for(x) or x for x in self.labels], dtype=object)
+        self.sources = inputs_of(run)
+        self.training = reference_mask(images.labels, images.splits)
+        paths = np.asarray([str(p) for p in images.paths])
+        self.queries_cv = np.nonzero(self.training & (self.sources == QUERY_INPUT))[0]
+        self.queries_test = np.nonzero((images.splits == "Test") & (self.sources == QUERY_INPUT)
+                                       & (self.labels != ""))[0]
+        self.folds = cv.folds_of(self.labels[self.queries_cv], paths[self.queries_cv], 5)
+        self.layers = layers
+        self.views: dict[int, list[int]] = {}  # row -> the rows of `layers` holding its views, view 0 first
+        for i, (row, _) in enumerate(layers["owners"]):
+            self.views.setdefault(int(row), []).append(i)
+
+    def splits(self):
+        everything = np.arange(len(self.labels))
+        for fold in range(5):
+            held_out = self.queries_cv[self.folds == fold]
+            yield np.nonzero(self.training & ~np.isin(everything, held_out))[0], held_out
+        yield np.nonzero(self.training)[0], self.queries_test
+
+
+def score(photos: Photos, layers: list[str], pca: float | None = None, raw: bool = False, reg: float = 1e-3,
+          w0: float | None = None, augment: bool = False) -> dict[int, list[np.ndarray]]:
+    """{views: [hits of each fold..., hits of the Test photos]}, hits as identify_cv.hits."""
+    x = np.concatenate([photos.layers[name] for name in layers], axis=1)
+    out: dict[int, list[np.ndarray]] = {1: [], VIEWS: []}
+    for references, queries in photos.splits():
+        ref_x = x[[photos.views[int(r)][0] for r in references]].astype(np.float64)
+        ref_labels, ref_sources = photos.labels[references], photos.sources[references]
+        if augment:  # the crops of the reference photos that have them (never a held-out photo's)
+            owners = [int(r) for r in references if len(photos.views[int(r)]) == VIEWS for _ in range(1, VIEWS)]
+            crops = [photos.views[int(r)][v] for r in references if len(photos.views[int(r)]) == VIEWS
+                     for v in range(1, VIEWS)]
+            ref_x = np.concatenate([ref_x, x[crops].astype(np.float64)])
+            ref_labels = np.concatenate([ref_labels, photos.labels[owners]])
+            ref_sources = np.concatenate([ref_sources, photos.sources[owners]])
+        weights = cv.sample_weights("input", ref_labels, ref_sources)
+        project = (lambda a: a)
+        if pca:
+            centre = np.average(ref_x, axis=0, weights=weights)
+            spread = (ref_x - centre).T @ ((ref_x - centre) * (weights / weights.sum())[:, None])
+            values, vectors = np.linalg.eigh(spread)
+            values, vectors = values[::-1], vectors[:, ::-1]
+            k = int(np.searchsorted(np.cumsum(values) / values.sum(), pca) + 1)
+            project = (lambda a, c=centre, v=vectors[:, :k]: (a - c) @ v)
+            ref_x = project(ref_x)
+        classes, y = np.unique(ref_labels.astype(str), return_inverse=True)
+        mean, scale = (np.zeros(ref_x.shape[1]), np.ones(ref_x.shape[1])) if raw else cv.standardise(ref_x, weights)
+        coef, bias = cv.fit_logistic((ref_x - mean) / scale, y, len(classes), weights, reg)
+
+        def probabilities(rows):
+            logits = ((project(x[rows].astype(np.float64)) - mean) / scale) @ coef.T + bias
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            return p / p.sum(axis=1, keepdims=True)
+
+        per_view = np.stack([probabilities([photos.views[int(q)][v] for q in queries]) for v in range(VIEWS)], 1)
+        out[1].append(cv.hits(photos, classes, per_view[:, 0], queries, False))
+        mixed = per_view.mean(axis=1) if w0 is None else \
+            w0 * per_view[:, 0] + (1 - w0) / (VIEWS - 1) * per_view[:, 1:].sum(axis=1)
+        out[VIEWS].append(cv.hits(photos, classes, mixed, queries, False))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output")
+    parser.add_argument("specs", nargs="+", help="LAYER[+LAYER][:pca=V][:raw=1][:reg=R][:w0=A][:augment=1]")
+    parser.add_argument("--weights", required=True, help="the backbone's .weights.h5 (the run's --weights)")
+    parser.add_argument("--cache", required=True, help=".npz keeping the layers' pooled outputs")
+    args = parser.parse_args(argv)
+
+    from fruits.run_output import open_run_output
+
+    try:
+        specs = [parse_spec(text) for text in args.specs]
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    run = open_run_output(args.output)
+    unknown = sorted({name for layers, _ in specs for name in layers} - set(LAYERS))
+    if unknown:
+        print(f"unknown layer(s) {unknown}: one of {list(LAYERS)}", file=sys.stderr)
+        return 2
+    from fruits.classify import reference_mask
+    from fruits.evaluation import inputs_of
+
+    images = run.images
+    sources = inputs_of(run)
+    grocery = (sources == QUERY_INPUT) & np.asarray([label is not None for label in images.labels])
+    rows = np.nonzero(reference_mask(images.labels, images.splits) | grocery)[0]
+    layers = pooled_layers(run, args.weights, rows, np.where(grocery[rows], VIEWS, 1), args.cache)
+    photos = Photos(run, layers)
+    print(f"{args.output}: {len(photos.queries_cv)} {QUERY_INPUT}/Training photos in 5 folds, "
+          f"{len(photos.queries_test)} Test photos; kind top-1 / kind top-3 / label top-1, %")
+    print(f"{'spec':52s} {'views':>5s} {'cross-validation':>20s} {'Test':>20s} {'s/fit':>6s}", flush=True)
+    for text, (names, settings) in zip(args.specs, specs):
+        started = time.monotonic()
+        result = score(photos, names, **settings)
+        per_fit = (time.monotonic() - started) / 6
+        for views, parts in result.items():
+            pooled, test = 100 * np.concatenate(parts[:5]).mean(axis=0), 100 * parts[5].mean(axis=0)
+            print(f"{text:52s} {views:5d} {' / '.join(f'{v:4.1f}' for v in pooled):>20s} "
+                  f"{' / '.join(f'{v:4.1f}' for v in test):>20s} {per_fit:6.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,18 +50,10 @@ def pooled_layers(run, weights: str, rows: np.ndarray, n_views: np.ndarray, cach
         stored = dict(np.load(path, allow_pickle=False))
         if set(map(int, stored["owners"][:, 0])) >= set(map(int, rows)):
             return stored
-    import keras
-
     from fruits.identify.views import photo_views
-    from fruits.model import build_backbone
 
     size = run.manifest.image_size
-    backbone = build_backbone(size)
-    backbone.load_weights(weights)
-    pixels = keras.Input((size, size, 3), dtype="uint8")
-    scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(keras.ops.cast(pixels, "float32"))
-    inner = keras.Model(backbone.input, [backbone.get_layer(name).output for name in LAYERS])
-    model = keras.Model(pixels, [keras.layers.GlobalAveragePooling2D()(out) for out in inner(scaled)])
+    model = layer_model(size, weights)
     batch, owners, parts, started = [], [], [[] for _ in LAYERS], time.monotonic()
 
     def flush():
@@ -128,47 +120,108 @@ class Photos:
         yield np.nonzero(self.training)[0], self.queries_test
 
 
+def fit(photos: Photos, x: np.ndarray, references: np.ndarray, pca: float | None = None, raw: bool = False,
+        reg: float = 1e-3, augment: bool = False):
+    """The product's fit on the rows `x` of the photos `references` (view 0, and their crops with `augment`):
+    (classes, a function from (n, width) features to (n, classes) probabilities)."""
+    ref_x = x[[photos.views[int(r)][0] for r in references]].astype(np.float64)
+    ref_labels, ref_sources = photos.labels[references], photos.sources[references]
+    if augment:  # the crops of the reference photos that have them (never a held-out photo's)
+        owners = [int(r) for r in references if len(photos.views[int(r)]) == VIEWS for _ in range(1, VIEWS)]
+        crops = [photos.views[int(r)][v] for r in references if len(photos.views[int(r)]) == VIEWS
+                 for v in range(1, VIEWS)]
+        ref_x = np.concatenate([ref_x, x[crops].astype(np.float64)])
+        ref_labels = np.concatenate([ref_labels, photos.labels[owners]])
+        ref_sources = np.concatenate([ref_sources, photos.sources[owners]])
+    weights = cv.sample_weights("input", ref_labels, ref_sources)
+    project = (lambda a: a)
+    if pca:
+        centre = np.average(ref_x, axis=0, weights=weights)
+        spread = (ref_x - centre).T @ ((ref_x - centre) * (weights / weights.sum())[:, None])
+        values, vectors = np.linalg.eigh(spread)
+        values, vectors = values[::-1], vectors[:, ::-1]
+        k = int(np.searchsorted(np.cumsum(values) / values.sum(), pca) + 1)
+        project = (lambda a, c=centre, v=vectors[:, :k]: (a - c) @ v)
+        ref_x = project(ref_x)
+    classes, y = np.unique(ref_labels.astype(str), return_inverse=True)
+    mean, scale = (np.zeros(ref_x.shape[1]), np.ones(ref_x.shape[1])) if raw else cv.standardise(ref_x, weights)
+    coef, bias = cv.fit_logistic((ref_x - mean) / scale, y, len(classes), weights, reg)
+
+    def probabilities(features):
+        logits = ((project(np.asarray(features, dtype=np.float64)) - mean) / scale) @ coef.T + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    return classes, probabilities
+
+
+def mix(per_view: np.ndarray, w0: float | None) -> np.ndarray:
+    """(n, VIEWS, C) -> (n, C): the views' mean, or the whole photo at w0 and the crops sharing the rest."""
+    if w0 is None:
+        return per_view.mean(axis=1)
+    return w0 * per_view[:, 0] + (1 - w0) / (per_view.shape[1] - 1) * per_view[:, 1:].sum(axis=1)
+
+
 def score(photos: Photos, layers: list[str], pca: float | None = None, raw: bool = False, reg: float = 1e-3,
           w0: float | None = None, augment: bool = False) -> dict[int, list[np.ndarray]]:
     """{views: [hits of each fold..., hits of the Test photos]}, hits as identify_cv.hits."""
     x = np.concatenate([photos.layers[name] for name in layers], axis=1)
     out: dict[int, list[np.ndarray]] = {1: [], VIEWS: []}
     for references, queries in photos.splits():
-        ref_x = x[[photos.views[int(r)][0] for r in references]].astype(np.float64)
-        ref_labels, ref_sources = photos.labels[references], photos.sources[references]
-        if augment:  # the crops of the reference photos that have them (never a held-out photo's)
-            owners = [int(r) for r in references if len(photos.views[int(r)]) == VIEWS for _ in range(1, VIEWS)]
-            crops = [photos.views[int(r)][v] for r in references if len(photos.views[int(r)]) == VIEWS
-                     for v in range(1, VIEWS)]
-            ref_x = np.concatenate([ref_x, x[crops].astype(np.float64)])
-            ref_labels = np.concatenate([ref_labels, photos.labels[owners]])
-            ref_sources = np.concatenate([ref_sources, photos.sources[owners]])
-        weights = cv.sample_weights("input", ref_labels, ref_sources)
-        project = (lambda a: a)
-        if pca:
-            centre = np.average(ref_x, axis=0, weights=weights)
-            spread = (ref_x - centre).T @ ((ref_x - centre) * (weights / weights.sum())[:, None])
-            values, vectors = np.linalg.eigh(spread)
-            values, vectors = values[::-1], vectors[:, ::-1]
-            k = int(np.searchsorted(np.cumsum(values) / values.sum(), pca) + 1)
-            project = (lambda a, c=centre, v=vectors[:, :k]: (a - c) @ v)
-            ref_x = project(ref_x)
-        classes, y = np.unique(ref_labels.astype(str), return_inverse=True)
-        mean, scale = (np.zeros(ref_x.shape[1]), np.ones(ref_x.shape[1])) if raw else cv.standardise(ref_x, weights)
-        coef, bias = cv.fit_logistic((ref_x - mean) / scale, y, len(classes), weights, reg)
-
-        def probabilities(rows):
-            logits = ((project(x[rows].astype(np.float64)) - mean) / scale) @ coef.T + bias
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            return p / p.sum(axis=1, keepdims=True)
-
-        per_view = np.stack([probabilities([photos.views[int(q)][v] for q in queries]) for v in range(VIEWS)], 1)
+        classes, probabilities = fit(photos, x, references, pca, raw, reg, augment)
+        per_view = np.stack([probabilities(x[[photos.views[int(q)][v] for q in queries]]) for v in range(VIEWS)], 1)
         out[1].append(cv.hits(photos, classes, per_view[:, 0], queries, False))
-        mixed = per_view.mean(axis=1) if w0 is None else \
-            w0 * per_view[:, 0] + (1 - w0) / (VIEWS - 1) * per_view[:, 1:].sum(axis=1)
-        out[VIEWS].append(cv.hits(photos, classes, mixed, queries, False))
+        out[VIEWS].append(cv.hits(photos, classes, mix(per_view, w0), queries, False))
     return out
+
+
+def no_fruit_scores(run, photos: Photos, weights: str, layers: list[str], pca: float | None = None,
+                    raw: bool = False, reg: float = 1e-3, w0: float | None = None, augment: bool = False) -> None:
+    """Fitted once on every Training photo: the best kind and its score for each photo with no fruit of
+    tests/no_fruit.py (identify's three views through the same layers), and the shop Test photos' best kind score,
+    next to identify's MIN_KIND_SCORE."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import no_fruit
+
+    from fruits.identify.service import MIN_KIND_SCORE
+    from fruits.identify.views import photo_views
+
+    x = np.concatenate([photos.layers[name] for name in layers], axis=1)
+    classes, probabilities = fit(photos, x, np.nonzero(photos.training)[0], pca, raw, reg, augment)
+    class_kind = np.asarray([photos.facts.kind_for(c) or c for c in classes])
+    kinds = np.unique(class_kind)
+    membership = (class_kind[:, None] == kinds[None, :]).astype(np.float64)
+    model = layer_model(run.manifest.image_size, weights, layers)
+
+    def best_kind(features: np.ndarray) -> tuple[str, float]:
+        kind_p = mix(probabilities(features)[None], w0)[0] @ membership
+        return str(kinds[kind_p.argmax()]), float(kind_p.max())
+
+    print(f"best kind score (not sure below MIN_KIND_SCORE = {MIN_KIND_SCORE}):")
+    for name, data in no_fruit.all_photos().items():
+        views = photo_views(data, run.manifest.image_size, VIEWS)
+        outputs = model.predict(views, verbose=0)
+        kind, value = best_kind(np.concatenate(outputs if isinstance(outputs, list) else [outputs], axis=1))
+        print(f"  {name:14s} {kind:14s} {value:.2f}")
+    shop = [best_kind(x[photos.views[int(q)]])[1] for q in photos.queries_test]
+    print(f"  shop Test photos: p5 {np.percentile(shop, 5):.2f}, p50 {np.percentile(shop, 50):.2f}")
+
+
+def layer_model(size: int, weights: str, layers=LAYERS):
+    """uint8 (N, size, size, 3) -> [(N, width) for each of `layers`]: the backbone's layers, averaged."""
+    import keras
+
+    from fruits.model import build_backbone
+
+    backbone = build_backbone(size)
+    backbone.load_weights(weights)
+    pixels = keras.Input((size, size, 3), dtype="uint8")
+    scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0)(keras.ops.cast(pixels, "float32"))
+    inner = keras.Model(backbone.input, [backbone.get_layer(name).output for name in layers])
+    outputs = inner(scaled)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return keras.Model(pixels, [keras.layers.GlobalAveragePooling2D()(out) for out in outputs])
 
 
 def main(argv=None) -> int:
@@ -177,6 +230,8 @@ def main(argv=None) -> int:
     parser.add_argument("specs", nargs="+", help="LAYER[+LAYER][:pca=V][:raw=1][:reg=R][:w0=A][:augment=1]")
     parser.add_argument("--weights", required=True, help="the backbone's .weights.h5 (the run's --weights)")
     parser.add_argument("--cache", required=True, help=".npz keeping the layers' pooled outputs")
+    parser.add_argument("--no-fruit", action="store_true", help="also, for the last spec fitted on every Training "
+                        "photo: the best kind score of the photos with no fruit (tests/no_fruit.py)")
     args = parser.parse_args(argv)
 
     from fruits.run_output import open_run_output
@@ -211,6 +266,8 @@ def main(argv=None) -> int:
             pooled, test = 100 * np.concatenate(parts[:5]).mean(axis=0), 100 * parts[5].mean(axis=0)
             print(f"{text:52s} {views:5d} {' / '.join(f'{v:4.1f}' for v in pooled):>20s} "
                   f"{' / '.join(f'{v:4.1f}' for v in test):>20s} {per_fit:6.0f}", flush=True)
+    if args.no_fruit:
+        no_fruit_scores(run, photos, args.weights, specs[-1][0], **specs[-1][1])
     return 0
 
 

@@ -23,7 +23,8 @@ Each spec is the product's fit (benchmarks/identify_cv.py's numpy twin: input we
 regression, L-BFGS): five folds of consecutive shots of the grocery Training photos (references: the other folds and
 every Fruits-360 Training photo), then once on every Training photo for the 111 grocery Test photos. The line
 gives kind top-1, kind top-3 and label top-1 for one view and for three. Choose by the cross-validation; the Test
-columns are for the figures of the one chosen.
+columns are for the figures of the one chosen. `--no-fruit` then fits the last spec once on every Training photo and
+prints the best kind score of the photos with no fruit of tests/no_fruit.py beside identify's MIN_KIND_SCORE.
 """
 
 from __future__ import annotations

@@ -91,25 +91,25 @@ def parse_spec(text: str) -> tuple[list[str], dict]:
     return name.split("+"), settings
 
 
-class Photos:
-    def __init__(self, run, layers: dict[str, np.ndarray]):
-        from fruits.classify import reference_mask
-        from fruits.evaluation import inputs_of
-        from fruits.identify import FruitFacts
+class Photos(cv.Data):
+    """identify_cv's photos of the run (labels, kinds, inputs, references, the grocery queries), with the folds and,
+    once `use` is given them, the layers' pooled outputs of their views."""
 
-        images = run.images
-        self.facts = FruitFacts.load()
-        self.labels = np.asarray([str(x) if x is not None else "" for x in images.labels], dtype=object)
-        self.kind = np.asarray([self.facts.kind_for(x) or x for x in self.labels], dtype=object)
-        self.sources = inputs_of(run)
-        self.training = reference_mask(images.labels, images.splits)
-        paths = np.asarray([str(p) for p in images.paths])
-        self.queries_cv = np.nonzero(self.training & (self.sources == QUERY_INPUT))[0]
-        self.queries_test = np.nonzero((images.splits == "Test") & (self.sources == QUERY_INPUT)
-                                       & (self.labels != ""))[0]
+    def __init__(self, run, output: str):
+        super().__init__(run, argparse.Namespace(output=output, query_input=QUERY_INPUT))
+        paths = np.asarray([str(p) for p in run.images.paths])
         self.folds = cv.folds_of(self.labels[self.queries_cv], paths[self.queries_cv], 5)
-        self.layers = layers
+        self.layers: dict[str, np.ndarray] = {}
         self.views: dict[int, list[int]] = {}  # row -> the rows of `layers` holding its views, view 0 first
+
+    def to_extract(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, views of each): every reference photo (one view) and every grocery photo (VIEWS views)."""
+        grocery = (self.sources == QUERY_INPUT) & (self.labels != "")
+        rows = np.nonzero(self.training | grocery)[0]
+        return rows, np.where(grocery[rows], VIEWS, 1)
+
+    def use(self, layers: dict[str, np.ndarray]) -> None:
+        self.layers = layers
         for i, (row, _) in enumerate(layers["owners"]):
             self.views.setdefault(int(row), []).append(i)
 
@@ -125,6 +125,8 @@ def fit(photos: Photos, x: np.ndarray, references: np.ndarray, pca: float | None
         reg: float = 1e-3, augment: bool = False):
     """The product's fit on the rows `x` of the photos `references` (view 0, and their crops with `augment`):
     (classes, a function from (n, width) features to (n, classes) probabilities)."""
+    from fruits.pca_math import choose_k
+
     ref_x = x[[photos.views[int(r)][0] for r in references]].astype(np.float64)
     ref_labels, ref_sources = photos.labels[references], photos.sources[references]
     if augment:  # the crops of the reference photos that have them (never a held-out photo's)
@@ -141,7 +143,7 @@ def fit(photos: Photos, x: np.ndarray, references: np.ndarray, pca: float | None
         spread = (ref_x - centre).T @ ((ref_x - centre) * (weights / weights.sum())[:, None])
         values, vectors = np.linalg.eigh(spread)
         values, vectors = values[::-1], vectors[:, ::-1]
-        k = int(np.searchsorted(np.cumsum(values) / values.sum(), pca) + 1)
+        k = choose_k(values / values.sum(), pca)  # the product's rule (fruits.pca_math)
         project = (lambda a, c=centre, v=vectors[:, :k]: (a - c) @ v)
         ref_x = project(ref_x)
     classes, y = np.unique(ref_labels.astype(str), return_inverse=True)
@@ -247,15 +249,8 @@ def main(argv=None) -> int:
     if unknown:
         print(f"unknown layer(s) {unknown}: one of {list(LAYERS)}", file=sys.stderr)
         return 2
-    from fruits.classify import reference_mask
-    from fruits.evaluation import inputs_of
-
-    images = run.images
-    sources = inputs_of(run)
-    grocery = (sources == QUERY_INPUT) & np.asarray([label is not None for label in images.labels])
-    rows = np.nonzero(reference_mask(images.labels, images.splits) | grocery)[0]
-    layers = pooled_layers(run, args.weights, rows, np.where(grocery[rows], VIEWS, 1), args.cache)
-    photos = Photos(run, layers)
+    photos = Photos(run, args.output)
+    photos.use(pooled_layers(run, args.weights, *photos.to_extract(), args.cache))
     print(f"{args.output}: {len(photos.queries_cv)} {QUERY_INPUT}/Training photos in 5 folds, "
           f"{len(photos.queries_test)} Test photos; kind top-1 / kind top-3 / label top-1, %")
     print(f"{'spec':52s} {'views':>5s} {'cross-validation':>20s} {'Test':>20s} {'s/fit':>6s}", flush=True)

@@ -41,6 +41,9 @@ def test_flags_beat_env_beat_file(tmp_path):
         ({"inputs": [""]}, {}, "INPUT"),
         ({"inputs": []}, {}, "no INPUT"),
         ({"inputs": ["a", " "]}, {}, "INPUT is empty"),
+        ({"feature_layer": "out_relu"}, {}, "--feature-layer"),
+        ({}, {"FRUITS_FEATURE_LAYER": "middle"}, "--feature-layer"),
+        ({"feature_layer": "bottleneck", "k": 321}, {}, "--k"),
     ],
 )
 def test_bad_values_are_refused_with_the_flag_named(flags, env, message):
@@ -59,3 +62,9 @@ def test_config_file_errors(tmp_path):
     unknown.write_text("[run]\nimgsize = 3\n")
     with pytest.raises(UsageError, match="unknown key"):
         build_run_config(BASE, env={}, file_values=read_config_file(str(unknown), "run"))
+
+
+def test_the_feature_layer_sets_the_width_of_the_features():
+    assert build_run_config(BASE, env={}).feature_dim == 1280
+    config = build_run_config({**BASE, "feature_layer": "bottleneck", "k": 320}, env={})
+    assert (config.feature_layer, config.feature_dim, config.k) == ("bottleneck", 320, 320)

@@ -117,3 +117,31 @@ def test_a_cached_litert_model_needs_no_tensorflow_on_the_driver(shared_weights,
     done = subprocess.run([sys.executable, "-c", code, str(shared_weights)], capture_output=True, text=True,
                           env={**os.environ, "FRUITS_CACHE_DIR": str(tmp_path)}, check=True)
     assert done.stdout.split() == [loaded.sha256, str(len(payload)), "False", "False"]
+
+
+@pytest.mark.parametrize("layer", ["top", "bottleneck"])
+def test_a_feature_layer_is_the_backbone_layer_averaged(layer):
+    """The bottleneck's features are the average of that layer of the same backbone (the top's are Keras's own
+    pooling): what benchmarks/identify_layers.py measured is what a run would compute."""
+    import keras
+    import numpy as np
+
+    from fruits.model import FEATURE_LAYERS, build_backbone, build_feature_model, feature_dim
+
+    weights = load_weights(WeightsSpec.parse("random:3"), 64).arrays
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    features = np.asarray(build_feature_model(64, weights, layer).predict(pixels, verbose=0))
+    assert features.shape == (2, feature_dim(layer))
+    backbone = build_backbone(64)
+    backbone.set_weights(weights)
+    inner = keras.Model(backbone.input, backbone.get_layer(FEATURE_LAYERS[layer][0]).output)
+    expected = np.asarray(inner.predict(pixels.astype(np.float32) / 127.5 - 1.0, verbose=0)).mean(axis=(1, 2))
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", ["", "Top", "out_relu", "block_16_project_BN", None])
+def test_bad_feature_layers_are_refused(bad):
+    from fruits.model import feature_dim
+
+    with pytest.raises(UsageError, match="--feature-layer"):
+        feature_dim(bad)

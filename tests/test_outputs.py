@@ -55,6 +55,12 @@ def test_a_classifier_recorded_before_standardization_was_is_standardised():
     assert parse_manifest(json.dumps(data)).classifier.standardization is True
 
 
+def test_a_manifest_written_before_feature_layers_reads_as_the_top_layer():
+    data = a_manifest().to_dict()
+    del data["feature_layer"]
+    assert parse_manifest(json.dumps(data)).feature_layer == "top"
+
+
 def test_a_version_2_manifest_written_before_classifiers_still_parses():
     data = a_manifest(classifier=A_CLASSIFIER).to_dict()
     del data["classifier"]

@@ -22,7 +22,7 @@ from typing import Any
 from .engines import DEFAULT_ENGINE, validate_engine
 from .errors import UsageError
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
-from .model import FEATURE_DIM, WeightsSpec, validate_image_size
+from .model import DEFAULT_FEATURE_LAYER, WeightsSpec, feature_dim, validate_feature_layer, validate_image_size
 from .pca_math import validate_k, validate_variance
 
 if sys.version_info >= (3, 11):
@@ -62,6 +62,13 @@ class RunConfig:
     # --incremental: "off", "on" (reuse the features of a previous run with the same model, else a full run
     # that says why) or "strict" (else exit 2); see fruits.spark.incremental.
     incremental: str = "off"
+    # The backbone's layer whose average is a photo's features (fruits.model.FEATURE_LAYERS): "top" (1,280
+    # numbers) or "bottleneck" (320).
+    feature_layer: str = DEFAULT_FEATURE_LAYER
+
+    @property
+    def feature_dim(self) -> int:
+        return feature_dim(self.feature_layer)
 
     @property
     def limits(self) -> ImageLimits:
@@ -84,7 +91,8 @@ class RunConfig:
             raise UsageError("OUTPUT is empty: give a folder or URI to write the results to")
         validate_image_size(self.image_size)
         validate_variance(self.variance)
-        validate_k(self.k, FEATURE_DIM)
+        validate_feature_layer(self.feature_layer)
+        validate_k(self.k, self.feature_dim)
         validate_engine(self.engine)
         self.weights_spec  # parses, raises UsageError when malformed
         if self.batch_size is not None:
@@ -150,6 +158,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
 
 _KINDS = {
     "weights": str,
+    "feature_layer": str,
     "image_size": int,
     "variance": float,
     "k": int,

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import UsageError
-from .model import FEATURE_DIM, LoadedWeights, build_feature_model, cache_dir, configure_tensorflow_threads, \
-    tensorflow_version
+from .model import DEFAULT_FEATURE_LAYER, LoadedWeights, build_feature_model, cache_dir, \
+    configure_tensorflow_threads, tensorflow_version, validate_feature_layer
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ DEFAULT_BATCH_SIZE = {"litert": 2, "keras": 8}
 
 class Predictor(Protocol):
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """uint8 (N, S, S, 3) -> float32 (N, 1280)."""
+        """uint8 (N, S, S, 3) -> float32 (N, feature width: 1,280 at the top layer)."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,13 @@ class EngineSpec:
     weights_sha256: str
     threads: int = 1
     batch_size: int | None = None  # None: the engine's default (DEFAULT_BATCH_SIZE)
+    layer: str = DEFAULT_FEATURE_LAYER
 
     @property
     def key(self) -> str:
         # One key per job configuration: a reused Python worker keeps its model across tasks of the same job
-        # and rebuilds it when a different job (other weights, size or engine) comes along.
-        return f"{self.engine}:{self.image_size}:{self.weights_sha256}"
+        # and rebuilds it when a different job (other weights, size, layer or engine) comes along.
+        return f"{self.engine}:{self.image_size}:{self.layer}:{self.weights_sha256}"
 
     @property
     def inference_batch_size(self) -> int:
@@ -74,28 +75,33 @@ def validate_engine(engine: str) -> str:
 # --- driver side --------------------------------------------------------------------------------------------
 
 
-def prepare_payload(engine: str, weights: LoadedWeights, image_size: int, cache_dir: str | None = None):
+def prepare_payload(engine: str, weights: LoadedWeights, image_size: int, cache_dir: str | None = None,
+                    layer: str = DEFAULT_FEATURE_LAYER):
     """What the driver broadcasts: the weight arrays (keras) or the converted flatbuffer (litert)."""
     validate_engine(engine)
     if engine == "keras":
         return weights.arrays
-    return litert_flatbuffer(weights, image_size, cache_dir)
+    return litert_flatbuffer(weights, image_size, cache_dir, layer)
 
 
 def default_cache_dir() -> str:
     return cache_dir("litert")
 
 
-def litert_cache_path(weights_sha256: str, image_size: int, cache_dir: str | None = None) -> str:
-    """Where the LiteRT conversion of these weights (sha256 of the arrays) at this input size is cached."""
-    name = f"mobilenet_v2_{image_size}_{weights_sha256[:16]}_tf{tensorflow_version()}.tflite"
+def litert_cache_path(weights_sha256: str, image_size: int, cache_dir: str | None = None,
+                      layer: str = DEFAULT_FEATURE_LAYER) -> str:
+    """Where the LiteRT conversion of these weights (sha256 of the arrays) at this input size and layer is cached
+    (the top layer's name is the one it had before layers could be chosen: caches stay valid)."""
+    at = "" if layer == DEFAULT_FEATURE_LAYER else f"_{validate_feature_layer(layer)}"
+    name = f"mobilenet_v2_{image_size}{at}_{weights_sha256[:16]}_tf{tensorflow_version()}.tflite"
     return os.path.join(cache_dir or default_cache_dir(), name)
 
 
-def cached_litert_flatbuffer(weights_sha256: str, image_size: int, cache_dir: str | None = None) -> bytes | None:
+def cached_litert_flatbuffer(weights_sha256: str, image_size: int, cache_dir: str | None = None,
+                             layer: str = DEFAULT_FEATURE_LAYER) -> bytes | None:
     """The cached conversion, or None. It was converted from the weights whose sha256 names it, so a caller
     that knows the sha256 it wants (identify: the run's manifest) needs neither TensorFlow nor the weights."""
-    cached = litert_cache_path(weights_sha256, image_size, cache_dir)
+    cached = litert_cache_path(weights_sha256, image_size, cache_dir, layer)
     if not os.path.isfile(cached):
         return None
     with open(cached, "rb") as handle:
@@ -104,19 +110,20 @@ def cached_litert_flatbuffer(weights_sha256: str, image_size: int, cache_dir: st
     return data
 
 
-def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | None = None) -> bytes:
+def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | None = None,
+                      layer: str = DEFAULT_FEATURE_LAYER) -> bytes:
     """Convert the Keras model (with these weights) to a LiteRT flatbuffer, cached by the weights' sha256.
 
     A cached model is read without importing TensorFlow (its version comes from the installed package's
     metadata) and without the weights' arrays: a driver that finds it starts seconds sooner."""
     cache_dir = cache_dir or default_cache_dir()
-    data = cached_litert_flatbuffer(weights.sha256, image_size, cache_dir)
+    data = cached_litert_flatbuffer(weights.sha256, image_size, cache_dir, layer)
     if data is not None:
         return data
-    cached = litert_cache_path(weights.sha256, image_size, cache_dir)
+    cached = litert_cache_path(weights.sha256, image_size, cache_dir, layer)
     import tensorflow as tf
 
-    model = build_feature_model(image_size, weights.arrays)
+    model = build_feature_model(image_size, weights.arrays, layer)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     # The converter prints its intermediate SavedModel signature on stdout; the user cannot act on it.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -137,9 +144,10 @@ def litert_flatbuffer(weights: LoadedWeights, image_size: int, cache_dir: str | 
 
 
 class KerasPredictor:
-    def __init__(self, image_size: int, weights: list[np.ndarray], threads: int | None, batch_size: int):
+    def __init__(self, image_size: int, weights: list[np.ndarray], threads: int | None, batch_size: int,
+                 layer: str = DEFAULT_FEATURE_LAYER):
         configure_tensorflow_threads(threads)
-        self.model = build_feature_model(image_size, weights)
+        self.model = build_feature_model(image_size, weights, layer)
         self.batch_size = batch_size
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -149,7 +157,7 @@ class KerasPredictor:
             padding = np.zeros((self.batch_size - rows,) + batch.shape[1:], dtype=batch.dtype)
             batch = np.concatenate([batch, padding])
         out = self.model.predict_on_batch(batch)
-        return np.asarray(out, dtype=np.float32)[:rows].reshape(rows, FEATURE_DIM)
+        return np.asarray(out, dtype=np.float32)[:rows].reshape(rows, -1)
 
 
 class LiteRTPredictor:
@@ -169,7 +177,7 @@ class LiteRTPredictor:
             self._batch_size = len(batch)
         self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.uint8))
         self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output).reshape(len(batch), FEATURE_DIM).astype(np.float32, copy=True)
+        return self._interpreter.get_tensor(self._output).reshape(len(batch), -1).astype(np.float32, copy=True)
 
 
 _PREDICTORS: dict[str, Predictor] = {}
@@ -187,7 +195,8 @@ def load_predictor(spec: EngineSpec, payload: Callable[[], Any]) -> Predictor:
         if predictor is None:
             payload = payload()
             if spec.engine == "keras":
-                predictor = KerasPredictor(spec.image_size, payload, spec.threads, spec.inference_batch_size)
+                predictor = KerasPredictor(spec.image_size, payload, spec.threads, spec.inference_batch_size,
+                                           spec.layer)
             elif spec.engine == "litert":
                 predictor = LiteRTPredictor(payload, spec.threads)
             else:

@@ -28,6 +28,12 @@ from .storage import is_local, local_path
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 1280
+# The layer whose global average is a photo's features: "top" is the last convolution (Keras's pooling="avg"
+# output, 1,280 numbers); "bottleneck" the projection of the last inverted-residual block (320 numbers), the input
+# of that convolution. With the shared backbone, whose top was fine-tuned on dog breeds, the bottleneck names the
+# fruit in shop photos far more often (docs/identify.md, "The backbone's layer").
+FEATURE_LAYERS = {"top": ("out_relu", FEATURE_DIM), "bottleneck": ("block_16_project_BN", 320)}
+DEFAULT_FEATURE_LAYER = "top"
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 512
 # Keras ships ImageNet weights of the headless MobileNetV2 for these input sizes only; others reuse 224's.
@@ -179,13 +185,31 @@ def build_backbone(image_size: int, weights: str | None = None):
     )
 
 
-def build_feature_model(image_size: int, weights: list[np.ndarray] | None = None):
-    """uint8 (N, S, S, 3) -> float32 (N, 1280): scaling to [-1, 1] in the graph, then the backbone."""
+def validate_feature_layer(layer: str) -> str:
+    if layer not in FEATURE_LAYERS:
+        raise UsageError(f"bad --feature-layer {layer!r}: choose one of {', '.join(FEATURE_LAYERS)}")
+    return layer
+
+
+def feature_dim(layer: str = DEFAULT_FEATURE_LAYER) -> int:
+    """How many numbers a photo's features hold at this layer."""
+    return FEATURE_LAYERS[validate_feature_layer(layer)][1]
+
+
+def build_feature_model(image_size: int, weights: list[np.ndarray] | None = None,
+                        layer: str = DEFAULT_FEATURE_LAYER):
+    """uint8 (N, S, S, 3) -> float32 (N, feature_dim(layer)): scaling to [-1, 1] in the graph, then the backbone
+    up to `layer`, averaged over the image. The weights are the whole backbone's (one payload for every layer);
+    a layer below the top leaves the layers above it out of the model, so they cost nothing."""
     import keras
 
     backbone = build_backbone(image_size)
     if weights is not None:
         backbone.set_weights(weights)
+    if validate_feature_layer(layer) != "top":
+        inner = backbone.get_layer(FEATURE_LAYERS[layer][0]).output
+        backbone = keras.Model(backbone.input, keras.layers.GlobalAveragePooling2D(name="average")(inner),
+                               name=f"mobilenet_v2_{layer}")
     pixels = keras.Input((image_size, image_size, 3), dtype="uint8", name="pixels")
     scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_unit_range")(keras.ops.cast(pixels, "float32"))
     features = backbone(scaled)

@@ -148,6 +148,8 @@ class Manifest:
     status: str = SUCCEEDED
     manifest_version: int = MANIFEST_VERSION
     incremental: IncrementalInfo | None = None  # only for runs started with --incremental
+    # The backbone's layer of the features (fruits.model.FEATURE_LAYERS); runs made before it was a choice: top.
+    feature_layer: str = "top"
 
     @property
     def input_uris(self) -> tuple[str, ...]:

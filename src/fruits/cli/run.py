@@ -48,6 +48,9 @@ def add_run_options(parser: argparse.ArgumentParser, weights_default_help: str =
         f"s3:// URI of a MobileNetV2 .weights.h5 file, or random[:SEED] (default: {weights_default_help})",
     )
     parser.add_argument("--image-size", type=int, help="square model input in pixels, 32-512 (default: 224)")
+    parser.add_argument("--feature-layer", choices=("top", "bottleneck"),
+                        help="the backbone's layer whose average is a photo's features: top (1,280 numbers, the "
+                        "default) or bottleneck (320, the last block before the top convolution)")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--variance", type=float, help="keep the fewest components reaching this variance (default 0.95)")
     choice.add_argument("--k", type=int, help="keep exactly K components instead")
@@ -101,7 +104,7 @@ def add_parser(subparsers) -> None:
 def config_from_args(args: argparse.Namespace):
     flags = {key: getattr(args, key, None) for key in (
         "inputs", "output", "weights", "image_size", "variance", "k", "master", "engine", "batch_size",
-        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows", "incremental")}
+        "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows", "incremental", "feature_layer")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
     if getattr(args, "s3a", False) or getattr(args, "s3a_jars", None):

@@ -39,7 +39,7 @@ from ..engines import (
 )
 from ..errors import ImageDecodeError, RunOutputError, WeightsError
 from ..images import ImageLimits
-from ..model import WeightsSpec, load_weights, validate_image_size
+from ..model import WeightsSpec, load_weights, validate_feature_layer, validate_image_size
 from ..outputs import Manifest
 from ..run_output import RunOutput
 from .facts import FruitFacts
@@ -118,13 +118,13 @@ class _RunModel:
             self._free.put(predictor)
 
 
-_MODELS: dict[tuple[str, int, str], _RunModel] = {}
+_MODELS: dict[tuple[str, int, str, str], _RunModel] = {}
 _BUILD_LOCK = threading.Lock()
 
 
-def _model_key(run: RunOutput) -> tuple[str, int, str]:
+def _model_key(run: RunOutput) -> tuple[str, int, str, str]:
     manifest = run.manifest
-    return manifest.engine, manifest.image_size, manifest.weights.sha256
+    return manifest.engine, manifest.image_size, manifest.feature_layer, manifest.weights.sha256
 
 
 def default_threads() -> int:
@@ -136,7 +136,7 @@ def _litert_payload(run: RunOutput, image_size: int) -> bytes | None:
     """The run's LiteRT model from the local cache (written by `fruits run` or an earlier identify on this
     machine), found by the weights' sha256 the manifest records: no TensorFlow import, no weights file read."""
     try:
-        return cached_litert_flatbuffer(run.manifest.weights.sha256, image_size)
+        return cached_litert_flatbuffer(run.manifest.weights.sha256, image_size, layer=run.manifest.feature_layer)
     except OSError as exc:
         log.warning("cannot read the cached LiteRT model: %s", exc)
         return None
@@ -147,7 +147,8 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
     engine = manifest.engine
     image_size = validate_image_size(manifest.image_size)
     expected = manifest.weights.sha256
-    key = (engine, image_size, expected)
+    layer = validate_feature_layer(manifest.feature_layer)
+    key = (engine, image_size, layer, expected)
     with _BUILD_LOCK:
         model = _MODELS.get(key)
         if model is not None:
@@ -164,7 +165,7 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
                     f"instead of {expected[:12]}…): the file changed since `fruits run`; restore it or re-run the "
                     "pipeline"
                 )
-            payload = prepare_payload(engine, loaded, image_size)
+            payload = prepare_payload(engine, loaded, image_size, layer=layer)
         if engine == "litert":
             # One single-threaded interpreter per core: requests run side by side, each on one core. An
             # interpreter of two threads costs more CPU for the same photo (29.4 against 25.2 ms a request at
@@ -173,7 +174,7 @@ def run_model(run: RunOutput, threads: int | None = None) -> _RunModel:
             model = _RunModel([LiteRTPredictor(payload, 1) for _ in range(count)], VIEWS_PER_CALL)
         else:
             # Batch size 1: a photo's views are never padded (the keras engine pads batches shorter than it).
-            model = _RunModel([KerasPredictor(image_size, payload, count, 1)])
+            model = _RunModel([KerasPredictor(image_size, payload, count, 1, layer)])
         _MODELS[key] = model
         return model
 

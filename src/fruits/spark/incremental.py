@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from .. import outputs
 from ..config import RunConfig
 from ..errors import FruitsError, NoImagesError, OutputError, PipelineError, RunOutputError
-from ..model import FEATURE_DIM
+
 from ..storage import is_local, join, local_path
 from . import stages
 from .discover import skipped_reason
@@ -116,6 +116,7 @@ def find_previous(fs: HadoopFS, output_uri: str, config: RunConfig) -> tuple[Pre
         return None, f"cannot read the previous manifest: {str(exc).splitlines()[0][:200]}"
     checks = (
         ("image size", manifest.image_size, config.image_size),
+        ("feature layer", manifest.feature_layer, config.feature_layer),
         ("engine", manifest.engine, config.engine),
         ("--max-bytes", manifest.limits.max_bytes, config.max_bytes),
         ("--max-pixels", manifest.limits.max_pixels, config.max_pixels),
@@ -302,7 +303,7 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
         return None
     uri = join(previous.output_uri, outputs.FEATURES, MOMENTS_FILE)
     try:
-        before = moments_from_bytes(read_file(spark, uri), FEATURE_DIM)
+        before = moments_from_bytes(read_file(spark, uri), previous.manifest.feature_dim)
     except Exception as exc:  # noqa: BLE001 - none (a run made before they were kept), unreadable, other shape
         log.info("the previous run's PCA moments cannot be reused (%s): the PCA reads every row",
                  str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
@@ -319,10 +320,10 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
         # Few rows (1,820 on the benchmark: 9 MB): read on the driver (fruits.spark.driver_pca.features_table),
         # their moments taken with numpy. The executors' pass (a mapInPandas, then a d x d matrix per partition
         # collected and merged) took 2.1 s of the benchmark's incremental run for them.
-        return merge_moments(before, array_moments(collect_features(spark, features_uri, FEATURE_DIM).features))
+        return merge_moments(before, array_moments(collect_features(spark, features_uri, previous.manifest.feature_dim).features))
     # One partition per core at most: each partition sends a d x d matrix (13 MB) up the tree whatever its rows.
     new = read_features(spark, features_uri).coalesce(spark.sparkContext.defaultParallelism)
-    return merge_moments(before, feature_moments(new, FEATURE_DIM, merge_on_driver=True))
+    return merge_moments(before, feature_moments(new, previous.manifest.feature_dim, merge_on_driver=True))
 
 
 def add_reused_features(spark, previous: Previous, the_plan: Plan, features_uri: str) -> None:

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 
 from .. import outputs
 from ..config import RunConfig
-from ..model import FEATURE_DIM
+
 from ..storage import join
 from . import incremental, stages
 from .progress import Progress
@@ -60,7 +60,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
                                                                     on_progress)
             say(f"--incremental: {reuse.reused} reused, {reuse.new} new, {reuse.changed} changed, "
                 f"{reuse.retried} retried, {reuse.removed} removed")
-        say(f"[3/6] fitting PCA on {featurized.n_features} x {FEATURE_DIM} features")
+        say(f"[3/6] fitting PCA on {featurized.n_features} x {config.feature_dim} features")
         fitted = stages.fit(spark, started, featurized)
         say(f"[4/6] writing pca/, pca_csv/ and pca_model/ (k={fitted.projection.k}) under {locations.output}")
         projected = stages.project(spark, started, fitted, cleanup)

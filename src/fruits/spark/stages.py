@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from .. import __version__, outputs
 from ..config import RunConfig
 from ..errors import NoImagesError, PipelineError
-from ..model import FEATURE_DIM, keras_version, tensorflow_version
+from ..model import keras_version, tensorflow_version
 from ..storage import join
 from . import driver_pca
 from .classifier import fit_classifier
@@ -195,7 +195,7 @@ def fit(spark, started: Started, featurized: Featurized) -> Fitted:
     t0 = time.monotonic()
     config = started.config
     features = read_features(spark, started.uris[outputs.FEATURES])
-    fitted = fit_pca(features, FEATURE_DIM, config.variance, config.k, moments=featurized.moments)
+    fitted = fit_pca(features, config.feature_dim, config.variance, config.k, moments=featurized.moments)
     write_file(spark, join(started.uris[outputs.FEATURES], MOMENTS_FILE), moments_bytes(fitted.moments))
     if fitted.projection.k > featurized.n_features - 1:
         log.warning("k=%d is more than the %d components %d images can carry", fitted.projection.k,
@@ -211,7 +211,7 @@ def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Proj
     coordinates = None
     n_rows = fitted.fit.moments[0]
     if fits_on_driver(n_rows):
-        matrix = collect_features(spark, started.uris[outputs.FEATURES], FEATURE_DIM)
+        matrix = collect_features(spark, started.uris[outputs.FEATURES], started.config.feature_dim)
         if len(matrix) != n_rows:
             raise PipelineError(f"accounting broke: {len(matrix)} rows in features/, the PCA was fitted on {n_rows}")
         labels, coordinates = driver_pca.write_pca_outputs(spark, matrix, fitted.projection, started.uris)
@@ -287,7 +287,8 @@ def build_manifest(spark, started: Started, prepared: Prepared, featurized: Feat
         k_source=fitted.fit.k_source,
         variance_target=config.variance if config.k is None else None,
         cumulative_variance=projection.cumulative_variance,
-        feature_dim=FEATURE_DIM,
+        feature_dim=config.feature_dim,
+        feature_layer=config.feature_layer,
         image_size=config.image_size,
         engine=config.engine,
         batch_size=model.spec.inference_batch_size,

@@ -219,11 +219,11 @@ def broadcast_model(spark, config: RunConfig, fs: HadoopFS | None = None, weight
         log.warning("!" * 80)
         log.warning("WARNING: %s", weights.warning)
         log.warning("!" * 80)
-    payload = prepare_payload(config.engine, weights, config.image_size)
+    payload = prepare_payload(config.engine, weights, config.image_size, layer=config.feature_layer)
     pickled = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
     broadcast = spark.sparkContext.broadcast(payload)
     spec = EngineSpec(config.engine, config.image_size, weights.sha256, config.threads or task_cpus(spark),
-                      config.batch_size)
+                      config.batch_size, config.feature_layer)
     return BroadcastModel(weights, spec, broadcast, len(pickled), hashlib.sha256(pickled).hexdigest())
 
 

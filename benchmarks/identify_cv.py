@@ -45,7 +45,7 @@ The levers of docs/identify.md "More levers":
         pca-unit:input:1e-3 --scorers mean max geo w0=0.5 knn=0.2
 
 Views (test-time augmentation): with `--views-cache FILE` the query input's photos are cut into the 6 views of
-fruits.identify.views and run through the run's model once (minutes; kept in FILE, an .npz, for the next call),
+fruits.views and run through the run's model once (minutes; kept in FILE, an .npz, for the next call),
 and every method is also scored averaged over several sets of views (`--view-sets`).
 """
 
@@ -225,7 +225,7 @@ def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6) -> np.nda
         if all(p in have for p in ids) and stored["features"].shape[1] >= n_views:
             return stored["features"][[have[p] for p in ids]][:, :n_views]
     from fruits.identify.service import run_model
-    from fruits.identify.views import photo_views
+    from fruits.views import photo_views
 
     model = run_model(run)
     size = run.manifest.image_size

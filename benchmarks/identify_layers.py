@@ -7,7 +7,7 @@ fit on the pooled output of several MobileNetV2 layers, not only the last one.
 
 OUTPUT is a `fruits run` over Fruits-360 and the grocery photos (it gives the photos, their labels, splits and
 inputs, and the image size); WEIGHTS the backbone's weights file (the run's own `--weights`). Every Training photo of
-the run and every grocery photo (its first three views, the ones identify looks at: fruits.identify.views) go through
+the run and every grocery photo (its first three views, the ones identify looks at: fruits.views) go through
 the backbone once; the global average of each layer in LAYERS is kept in `--cache` for the next call (about 6 minutes
 for the 12,653 photos of the 160 px run on 2 cores).
 
@@ -51,7 +51,7 @@ def pooled_layers(run, weights: str, rows: np.ndarray, n_views: np.ndarray, cach
         stored = dict(np.load(path, allow_pickle=False))
         if set(map(int, stored["owners"][:, 0])) >= set(map(int, rows)):
             return stored
-    from fruits.identify.views import photo_views
+    from fruits.views import photo_views
 
     size = run.manifest.image_size
     model = layer_model(size, weights)
@@ -188,7 +188,7 @@ def no_fruit_scores(run, photos: Photos, weights: str, layers: list[str], pca: f
     import no_fruit
 
     from fruits.identify.service import MIN_KIND_SCORE
-    from fruits.identify.views import photo_views
+    from fruits.views import photo_views
 
     x = np.concatenate([photos.layers[name] for name in layers], axis=1)
     classes, probabilities = fit(photos, x, np.nonzero(photos.training)[0], pca, raw, reg, augment)

@@ -9,7 +9,7 @@ references; a label's kind comes from fruit_facts.json, and a kind's score is th
 ("votes per kind"). Printed: kind top-1 and top-3, label top-1, for each method.
 
 Views (test-time augmentation) need the run's model: the query photos are read again from their paths and cut
-into views (fruits.identify.views); `--views 1` skips it.
+into views (fruits.views); `--views 1` skips it.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     if args.views > 1:
         from fruits.extract import extract_features  # noqa: F401 - the same predictor as identify
         from fruits.identify.service import run_model
-        from fruits.identify.views import photo_views
+        from fruits.views import photo_views
 
         model = run_model(run)
         size = run.manifest.image_size

@@ -12,7 +12,7 @@ Reference views (train-time augmentation, measured by `benchmarks/identify_cv.py
 
     python benchmarks/refit_classifier.py OUTPUT DEST --reference-views VIEWS.npz [--views-input grocery-store-fruit]
 
-VIEWS.npz is the views cache of identify_cv.py (`--views-cache`, the run's model on fruits.identify.views). The
+VIEWS.npz is the views cache of identify_cv.py (`--views-cache`, the run's model on fruits.views). The
 crops identify looks at (views 1..DEFAULT_VIEWS-1) of every Training photo of `--views-input` are projected with
 the run's PCA and added to a copy of pca/ (DEST.pca_with_views/, beside DEST) as rows of the photo's path,
 label and split; the product's fit then runs on that copy unchanged, so each input keeps its total weight

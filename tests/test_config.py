@@ -44,6 +44,9 @@ def test_flags_beat_env_beat_file(tmp_path):
         ({"feature_layer": "out_relu"}, {}, "--feature-layer"),
         ({}, {"FRUITS_FEATURE_LAYER": "middle"}, "--feature-layer"),
         ({"feature_layer": "bottleneck", "k": 321}, {}, "--k"),
+        ({"reference_views": ["elsewhere"]}, {}, "--reference-views 'elsewhere' is not one of the INPUTs"),
+        ({"reference_views": ["in/Training"]}, {}, "--reference-views"),  # inside an INPUT is not one
+        ({"reference_views": ["s3://bucket/in"]}, {}, "--reference-views"),
     ],
 )
 def test_bad_values_are_refused_with_the_flag_named(flags, env, message):
@@ -68,3 +71,25 @@ def test_the_feature_layer_sets_the_width_of_the_features():
     assert build_run_config(BASE, env={}).feature_dim == 1280
     config = build_run_config({**BASE, "feature_layer": "bottleneck", "k": 320}, env={})
     assert (config.feature_layer, config.feature_dim, config.k) == ("bottleneck", 320, 320)
+
+
+@pytest.mark.parametrize("spelling", ["shop", "shop/", "./shop", "{cwd}/shop", "file://{cwd}/shop"])
+def test_reference_views_name_an_input_however_it_is_spelt(spelling, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    flags = {"inputs": ["studio", "shop"], "output": "out", "reference_views": [spelling.format(cwd=tmp_path)]}
+    config = build_run_config(flags, env={})
+    assert config.reference_view_indices == (1,)
+    assert build_run_config({**flags, "reference_views": None}, env={}).reference_view_indices == ()
+
+
+def test_reference_views_from_a_config_file_one_or_several(tmp_path):
+    path = tmp_path / "fruits.toml"
+    flags = {"inputs": ["s3://b/studio/", "s3://b/shop"], "output": "s3://b/out"}
+    path.write_text('[run]\nreference_views = "s3://b/shop/"\n')
+    assert build_run_config(flags, env={}, file_values=read_config_file(str(path), "run")).reference_view_indices \
+        == (1,)
+    path.write_text('[run]\nreference_views = ["s3://b/shop", "s3://b/studio"]\n')
+    config = build_run_config(flags, env={}, file_values=read_config_file(str(path), "run"))
+    assert config.reference_view_indices == (0, 1)
+    assert build_run_config({**flags, "reference_views": ["s3://b/studio"]}, env={},
+                            file_values=read_config_file(str(path), "run")).reference_view_indices == (0,)  # flag wins

@@ -7,6 +7,7 @@ A config file is TOML with a `[run]` table whose keys are the long flag names wi
     image_size = 224
     variance = 0.95
     master = "local[*]"
+    reference_views = ["data/grocery-store-fruit"]  # a list, like --reference-views given once per INPUT
 
 Environment variables are `FRUITS_` + the key in upper case (`FRUITS_WEIGHTS`, `FRUITS_MASTER`, ...).
 """
@@ -24,6 +25,7 @@ from .errors import UsageError
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from .model import DEFAULT_FEATURE_LAYER, WeightsSpec, feature_dim, validate_feature_layer, validate_image_size
 from .pca_math import validate_k, validate_variance
+from .storage import is_local, local_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,10 +67,20 @@ class RunConfig:
     # The backbone's layer whose average is a photo's features (fruits.model.FEATURE_LAYERS): "top" (1,280
     # numbers) or "bottleneck" (320).
     feature_layer: str = DEFAULT_FEATURE_LAYER
+    # INPUTs whose reference photos also bring the crops identify looks at to the classifier's fit
+    # (fruits.spark.reference_views); each one of `inputs`, spelt the same or naming the same folder.
+    reference_views: tuple[str, ...] = ()
 
     @property
     def feature_dim(self) -> int:
         return feature_dim(self.feature_layer)
+
+    @property
+    def reference_view_indices(self) -> tuple[int, ...]:
+        """The index in `inputs` of each --reference-views INPUT, in the order of `inputs`."""
+        keys = [_location_key(location) for location in self.inputs]
+        wanted = {_location_key(location) for location in self.reference_views}
+        return tuple(i for i, key in enumerate(keys) if key in wanted)
 
     @property
     def limits(self) -> ImageLimits:
@@ -93,6 +105,13 @@ class RunConfig:
         validate_variance(self.variance)
         validate_feature_layer(self.feature_layer)
         validate_k(self.k, self.feature_dim)
+        if isinstance(self.reference_views, str):
+            raise TypeError("RunConfig.reference_views is a tuple of locations, not one string")
+        keys = {_location_key(location) for location in self.inputs}
+        for location in self.reference_views:
+            if _location_key(location) not in keys:
+                raise UsageError(f"--reference-views {location!r} is not one of the INPUTs ("
+                                 f"{', '.join(self.inputs)}): give an INPUT of this run")
         validate_engine(self.engine)
         self.weights_spec  # parses, raises UsageError when malformed
         if self.batch_size is not None:
@@ -106,6 +125,14 @@ class RunConfig:
         if self.master is not None and not self.master.strip():
             raise UsageError("empty --master: use local[*], local[N], yarn or spark://HOST:PORT")
         return self
+
+
+def _location_key(location: str) -> str:
+    """What two spellings of one INPUT share: a local folder's absolute path, else the URI without its last '/'."""
+    text = str(location).strip()
+    if is_local(text):
+        return os.path.normpath(os.path.abspath(local_path(text)))
+    return text.rstrip("/")
 
 
 def _positive(flag: str, value: Any, low: int, high: int | None) -> None:
@@ -182,7 +209,7 @@ def build_run_config(
     """Merge flags (None = not given) over FRUITS_* env over the config file over defaults, then validate."""
     env = os.environ if env is None else env
     file_values = dict(file_values or {})
-    unknown = set(file_values) - set(_KINDS) - {"spark_conf", "packages"}
+    unknown = set(file_values) - set(_KINDS) - {"spark_conf", "packages", "reference_views"}
     if unknown:
         raise UsageError(f"unknown key(s) in config file [run]: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
@@ -202,10 +229,14 @@ def build_run_config(
     spark_conf = dict(file_values.get("spark_conf", {}) or {})
     spark_conf.update(flags.get("spark_conf") or {})
     packages = tuple(file_values.get("packages", ()) or ()) + tuple(flags.get("packages") or ())
+    reference_views = flags.get("reference_views") or file_values.get("reference_views") or ()
+    if isinstance(reference_views, str):  # a config file's one location
+        reference_views = (reference_views,)
     inputs = flags["inputs"] if "inputs" in flags else flags["input"]  # "input": one location (fruits cloud)
     config = RunConfig(
         inputs=tuple(str(location) for location in ([inputs] if isinstance(inputs, str) else inputs)),
         output=str(flags["output"]), spark_conf=spark_conf, packages=packages,
+        reference_views=tuple(str(location) for location in reference_views),
     )
     known = {f.name for f in fields(RunConfig)}
     return replace(config, **{k: v for k, v in values.items() if k in known}).validated()

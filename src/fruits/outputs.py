@@ -112,6 +112,9 @@ class ClassifierInfo:
     references_per_input: dict[str, int] = field(default_factory=dict)  # with "input": what was balanced
     tolerance: float = 1e-6  # L-BFGS's convergence tolerance (the value before it was recorded)
     standardization: bool = True  # the L2 penalty on standardised coordinates (every run before it was recorded)
+    # --reference-views: {"inputs": [INPUT, ...], "views_per_photo": 2, "rows": n} (fruits.spark.reference_views);
+    # empty when the classifier saw whole photos only.
+    reference_views: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,9 @@ from tests.conftest import run_cli
         (["--engine", "onnx"], "--engine"),
         (["--conf", "novalue"], "KEY=VALUE"),
         (["--config", "/nonexistent.toml"], "config file not found"),
+        (["--feature-layer", "out_relu"], "--feature-layer"),
+        (["--reference-views", "/elsewhere"], "--reference-views '/elsewhere' is not one of the INPUTs"),
+        (["--reference-views"], "--reference-views"),
         # checked before Spark starts: a typo costs a second, not the JVM's start-up
         (["--weights", "/nonexistent/w.weights.h5"], "weights file not found"),
     ],

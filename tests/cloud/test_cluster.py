@@ -121,7 +121,7 @@ def test_submit_adds_a_spark_step_running_fruits_run(cli, boto, ready_bucket, wh
 
     result = cli("cloud", "submit", cluster_id, "--input", f"s3://{BUCKET}/data/photos",
                  "--output", f"s3://{BUCKET}/out/run1", "--weights", f"s3://{BUCKET}/models/w.weights.h5",
-                 "--image-size", "160", "--k", "12", "--overwrite", "--incremental")
+                 "--image-size", "160", "--feature-layer", "bottleneck", "--k", "12", "--overwrite", "--incremental")
 
     assert result.code == 0, result.err
     [step] = boto("emr").list_steps(ClusterId=cluster_id)["Steps"]
@@ -136,8 +136,8 @@ def test_submit_adds_a_spark_step_running_fruits_run(cli, boto, ready_bucket, wh
         "--conf", "spark.executor.memory=4g", "--conf", "spark.executor.memoryOverhead=4g",
         f"s3://{BUCKET}/code/fruits_emr_entry.py",
         f"s3://{BUCKET}/data/photos", f"s3://{BUCKET}/out/run1", "--master", "yarn",
-        "--weights", f"s3://{BUCKET}/models/w.weights.h5", "--image-size", "160", "--k", "12", "--overwrite",
-        "--incremental",  # passed through to `fruits run` on the cluster
+        "--weights", f"s3://{BUCKET}/models/w.weights.h5", "--image-size", "160", "--feature-layer", "bottleneck",
+        "--k", "12", "--overwrite", "--incremental",  # passed through to `fruits run` on the cluster
     ]
 
 

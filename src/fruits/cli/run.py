@@ -74,6 +74,10 @@ def add_parser(subparsers) -> None:
                              "refused)")
     parser.add_argument("output", metavar="OUTPUT", help="folder or URI to write the results to")
     add_run_options(parser)
+    parser.add_argument("--reference-views", action="append", metavar="INPUT",
+                        help="one of the INPUTs whose labelled Training photos also teach identify's classifier the "
+                             "crops identify looks at (two more inferences per photo, every run); for photos taken "
+                             "in real conditions, not studio shots. Repeatable")
     parser.add_argument("--master", help="Spark master, e.g. local[4] or yarn (default: spark-submit's, else local[*])")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="write into a non-empty OUTPUT that holds no fruits run")
@@ -107,6 +111,7 @@ def config_from_args(args: argparse.Namespace):
         "max_bytes", "max_pixels", "overwrite", "threads", "arrow_batch_rows", "incremental", "feature_layer")}
     flags["spark_conf"] = dict(args.conf or [])
     flags["packages"] = tuple(args.packages or ())
+    flags["reference_views"] = tuple(getattr(args, "reference_views", None) or ())
     if getattr(args, "s3a", False) or getattr(args, "s3a_jars", None):
         from ..cloud.s3a import S3A_JARS_ENV, installed_s3a_settings
 

@@ -27,7 +27,8 @@ from .upload import LocalFile, UploadReport, upload_files
 from .waiting import DEFAULT_WAITS, Waits
 
 # `fruits run` flags passed through to the step (the same names as on `fruits run`).
-RUN_FLAGS = ("weights", "image_size", "variance", "k", "engine", "batch_size", "max_bytes", "max_pixels")
+RUN_FLAGS = ("weights", "image_size", "feature_layer", "variance", "k", "engine", "batch_size", "max_bytes",
+             "max_pixels")
 # RunJobFlow right after the roles were created: EMR validates roles and profiles asynchronously and IAM takes
 # seconds to a couple of minutes to propagate, so these refusals are retried (delays in seconds, ~2 minutes).
 RETRY_DELAYS = (5, 10, 15, 20, 30, 40)

@@ -42,18 +42,14 @@ from ..images import ImageLimits
 from ..model import WeightsSpec, load_weights, validate_feature_layer, validate_image_size
 from ..outputs import Manifest
 from ..run_output import RunOutput
+from ..views import IDENTIFY_VIEWS, photo_views
 from .facts import FruitFacts
 from .metadata import JPEG_MAGIC, PNG_MAGIC, strip_metadata
-from .views import photo_views
 
 log = logging.getLogger(__name__)
 
-# Views of a photo looked at by identify (fruits.identify.views): the whole square, the centre crop and one corner.
-# The smallest number that loses nothing measured (docs/identify.md, "How many views"): at 160 px, kind top-1 /
-# top-3 on the 111 shop Test photos 76.6% / 91.0% against 75.7% / 92.8% with six views, 95.4% / 99.6% against
-# 94.7% / 99.6% in cross-validation on the 1,142 shop Training photos, every photo with no fruit "not sure" (one
-# or two views let a plain wall through); and half the CPU of six (benchmarks/identify_cpu.py).
-DEFAULT_VIEWS = 3
+# Views of a photo looked at by identify: the whole square, the centre crop and one corner (fruits.views).
+DEFAULT_VIEWS = IDENTIFY_VIEWS
 # The whole photo's share of a photo's score when it is looked at in several views; the crops share the rest
 # evenly. None: every view the same (the plain mean). 0.5 wins in cross-validation (docs/identify.md, "More
 # levers") but gains nothing on the Test photos and gives a plain wall a confident card, so it is not set.

@@ -41,6 +41,7 @@ from ..layout import SPLITS
 from ..outputs import CLASSIFIER_FILE, ClassifierInfo
 from ..storage import join
 from .hadoop_fs import HadoopFS
+from .reference_views import ReferenceViews
 from .steps import PCA_SCHEMA
 
 log = logging.getLogger("fruits")
@@ -61,10 +62,14 @@ TOLERANCE = 1e-4
 WEIGHTINGS = ("none", "input", "label", "input-label")
 WEIGHTING = "input"
 # Whether the L2 penalty acts on the coefficients of standardised coordinates (every PCA component the same
-# scale) or of the coordinates as they are (the penalty then falls harder on the small-variance components).
-# False wins in cross-validation (docs/identify.md, "More levers") but takes 86 L-BFGS rounds instead of 49 and,
-# with the whole photo weighing half, gives keyboards a confident card: not set.
-STANDARDIZATION = True
+# scale) or of the coordinates as they are (the penalty then falls harder on the small-variance components), per
+# feature layer (fruits.model.FEATURE_LAYERS). On the top layer, False wins in cross-validation (docs/identify.md,
+# "More levers") but takes 86 L-BFGS rounds instead of 49 and, with the whole photo weighing half, gives keyboards
+# a confident card: not set. On the bottleneck, standardised coordinates lose 2-3 points of cross-validation and
+# 11 of kind top-1 on the shop Test photos (69.4% against 80.2%), with every no-fruit photo still "not sure"
+# (docs/identify.md, "The backbone's layer"): the coordinates as they are.
+STANDARDIZATION_BY_LAYER = {"top": True, "bottleneck": False}
+STANDARDIZATION = STANDARDIZATION_BY_LAYER["top"]
 # The driver fits when the labelled photos' coordinates and per-class scores hold at most this many values:
 # n x (d + labels), 8 bytes each (n counts the Test photos too, collected and dropped), so a few arrays of at most
 # 200 MB (10,000 photos of 100 labels at k = 347: 4.5 million), ~400 MB at the peak of the fit. On EMR the
@@ -156,13 +161,15 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
                    regularisation: float = REGULARISATION, tolerance: float = TOLERANCE,
                    standardization: bool = STANDARDIZATION, dim: int | None = None,
                    labels: Mapping[str | None, int] | None = None,
-                   driver_max_values: int = DRIVER_FIT_MAX_VALUES, coordinates=None) -> ClassifierInfo | None:
+                   driver_max_values: int = DRIVER_FIT_MAX_VALUES, coordinates=None,
+                   views: ReferenceViews | None = None) -> ClassifierInfo | None:
     """Fit on pca/ and write `folder`/model.json (OUTPUT/classifier/, or its staged twin in an incremental run);
     returns what the manifest says about it (or None). `inputs` are the run's INPUT locations (for the input
     weighting; none given: one input); `dim` the width of pca/ (read from one row when not given); `labels` the
     photos of each label in pca/ (the project stage counted them; counted here when not given). `tolerance` is
     pyspark.ml's; the driver's fit converges further for free (fruits.logistic). `coordinates` (a
     fruits.spark.driver_pca.Coordinates) are pca/'s rows already on the driver: a fit there does not collect them.
+    `views` (fruits.spark.reference_views) are more reference rows, computed here once, in the fit only.
 
     Where the fit runs is decided before any photo is read, from `labels`: every labelled photo with its
     per-class scores within `driver_max_values` values goes to the driver in one Spark job (Arrow), where the
@@ -188,7 +195,9 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
         return None
     if dim is None:
         dim = len(coords.select("pca").first()["pca"])
-    if n_labelled * (dim + n_labels) <= driver_max_values:
+    n_rows = n_labelled + (views.most_rows if views is not None else 0)
+    view_rows = 0
+    if n_rows * (dim + n_labels) <= driver_max_values:
         if coordinates is None:
             table = coords.select("path", "split", "label", "pca").toPandas()  # one Spark job, through Arrow
             labelled = (table["path"].tolist(), table["split"].tolist(), table["label"].tolist(),
@@ -198,12 +207,21 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
             keep = np.asarray([label is not None for label in coordinates.label], dtype=bool)
             labelled = (coordinates.path[keep].tolist(), coordinates.split[keep].tolist(),
                         coordinates.label[keep].tolist(), coordinates.pca[keep])
+        if views is not None:
+            t0 = time.monotonic()
+            labelled = with_view_rows(labelled, views.rows.toPandas())  # one Spark job: the views' inferences
+            view_rows = len(labelled[0]) - n_labelled
+            log.info("reference views: %d crops of the photos of %s in %.1f s", view_rows, ", ".join(views.inputs),
+                     time.monotonic() - t0)
         fitted = fit_on_driver(*labelled, inputs, weighting, regularisation, standardization)
     else:
-        named = named_sources(coords, inputs).select("split", "source", "label", "pca").cache()
+        rows = coords if views is None else coords.unionByName(views.rows)
+        named = named_sources(rows, inputs).select("split", "source", "label", "pca").cache()
         if cleanup is not None:
             cleanup.callback(named.unpersist)
         try:
+            if views is not None:
+                view_rows = named.count() - n_labelled  # the views' inferences, once, into the cache
             fitted = fit_on_executors(named, weighting, regularisation, standardization, tolerance)
         finally:
             named.unpersist()
@@ -213,13 +231,28 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
     seconds = time.monotonic() - started
     about.update({"regularisation": regularisation, "seconds": round(seconds, 3),
                   "standardization": bool(standardization)})
+    if views is not None:
+        about["reference_views"] = {"inputs": list(views.inputs), "views_per_photo": views.views_per_photo,
+                                    "rows": int(view_rows)}
     # Coefficients on the coordinates' own scale (either fit standardises internally): mean 0, scale 1.
     model = LinearModel(about.pop("classes"), np.zeros(coefficients.shape[1]), np.ones(coefficients.shape[1]),
                         coefficients, intercepts, about)
     fs.write_bytes(join(folder, "model.json"), (json.dumps(model.to_dict()) + "\n").encode())
-    log.info("classifier: %d labels from %d photos in %.1f s (%s, %d iterations, weighting %s)", len(model.classes),
-             about["n_references"], seconds, about["fitted_by"], about["iterations"], about["weighting"])
+    log.info("classifier: %d labels from %d reference rows%s in %.1f s (%s, %d iterations, weighting %s)",
+             len(model.classes), about["n_references"],
+             f" ({view_rows} of them views of photos)" if views is not None else "", seconds, about["fitted_by"],
+             about["iterations"], about["weighting"])
     return ClassifierInfo(file=CLASSIFIER_FILE, labels=len(model.classes), **about)
+
+
+def with_view_rows(labelled: tuple, table: pd.DataFrame) -> tuple:
+    """The labelled photos' (paths, splits, labels, coordinates) followed by the view rows of `table` (path,
+    label, split, pca: each view carries its photo's path, so its input is named the same way)."""
+    paths, splits, labels, pca = labelled
+    matrix = np.stack(pca) if pca.dtype == object else pca
+    extra = np.stack(table["pca"].to_numpy()).astype(matrix.dtype) if len(table) else matrix[:0]
+    return (list(paths) + table["path"].tolist(), list(splits) + table["split"].tolist(),
+            list(labels) + table["label"].tolist(), np.concatenate([matrix, extra]))
 
 
 def chosen_references(counts: Mapping[tuple[str | None, str, str], int], weighting: str):

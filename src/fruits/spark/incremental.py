@@ -320,7 +320,8 @@ def kept_moments(spark, previous: Previous, the_plan: Plan, features_uri: str, n
         # Few rows (1,820 on the benchmark: 9 MB): read on the driver (fruits.spark.driver_pca.features_table),
         # their moments taken with numpy. The executors' pass (a mapInPandas, then a d x d matrix per partition
         # collected and merged) took 2.1 s of the benchmark's incremental run for them.
-        return merge_moments(before, array_moments(collect_features(spark, features_uri, previous.manifest.feature_dim).features))
+        new_rows = collect_features(spark, features_uri, previous.manifest.feature_dim).features
+        return merge_moments(before, array_moments(new_rows))
     # One partition per core at most: each partition sends a d x d matrix (13 MB) up the tree whatever its rows.
     new = read_features(spark, features_uri).coalesce(spark.sparkContext.defaultParallelism)
     return merge_moments(before, feature_moments(new, previous.manifest.feature_dim, merge_on_driver=True))

@@ -12,7 +12,8 @@ cell, and sees every intermediate result:
     featurized = stages.featurize(spark, started, prepared, cleanup)   # Featurized: features/ + errors/
     fitted = stages.fit(spark, started, featurized)         # Fitted: the PCA (mean, components, spectrum)
     projected = stages.project(spark, started, fitted, cleanup)        # Projected: pca/, pca_csv/, pca_model/
-    classified = stages.classify(spark, started, projected, cleanup)   # Classified: classifier/
+    views = stages.reference_views(spark, started, prepared, fitted, cleanup)  # --reference-views, else None
+    classified = stages.classify(spark, started, projected, cleanup, views, prepared)  # Classified: classifier/
     manifest = stages.finish(spark, started, prepared, featurized, fitted, projected, classified)  # last
     cleanup.close()                                         # also after a failure: nothing stays alive
 
@@ -37,17 +38,19 @@ from ..errors import NoImagesError, PipelineError
 from ..model import keras_version, tensorflow_version
 from ..storage import join
 from . import driver_pca
-from .classifier import fit_classifier
+from .classifier import STANDARDIZATION_BY_LAYER, fit_classifier
 from .driver_pca import Coordinates, collect_features, fits_on_driver
 from .featurize import warm_up_workers
 from .hadoop_fs import HadoopFS, write_file
 from .pca import MOMENTS_FILE, Moments, PcaFit, fit_pca, moments_bytes
 from .progress import Progress
+from .reference_views import ReferenceViews, reference_view_rows
 from .steps import (
     BroadcastModel,
     Discovered,
     FeaturizeResult,
     Locations,
+    balanced_photo_splits,
     broadcast_model,
     check_inputs,
     configure_session,
@@ -222,14 +225,36 @@ def project(spark, started: Started, fitted: Fitted, cleanup: ExitStack) -> Proj
     return Projected(labels, time.monotonic() - t0, fitted.projection.k, coordinates)
 
 
-def classify(spark, started: Started, projected: Projected, cleanup: ExitStack) -> Classified:
+def reference_views(spark, started: Started, prepared: Prepared, fitted: Fitted,
+                    cleanup: ExitStack) -> ReferenceViews | None:
+    """The crops identify looks at, of the reference photos of the INPUTs given with --reference-views, for the
+    classify stage (fruits.spark.reference_views); None without the option. Lazy: classify computes them."""
+    config = started.config
+    if not config.reference_views:
+        return None
+    return reference_view_rows(spark, prepared.discovered, config.reference_view_indices, prepared.model,
+                               fitted.projection, config.limits, config.max_bytes, cleanup)
+
+
+def classify(spark, started: Started, projected: Projected, cleanup: ExitStack,
+             views: ReferenceViews | None = None, prepared: Prepared | None = None) -> Classified:
     """Fit identify's linear classifier on pca/ (on the driver, or with pyspark.ml when the references are too many:
-    fruits.spark.classifier) and write classifier/model.json (a run of fewer than two labels gets none, and loses
-    the one an earlier run left in OUTPUT)."""
+    fruits.spark.classifier), with the reference `views` when given (the reference_views stage; `prepared` then
+    sizes the scan of their photos), and write classifier/model.json (a run of fewer than two labels gets none,
+    and loses the one an earlier run left in OUTPUT)."""
     t0 = time.monotonic()
-    info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
-                          cleanup, inputs=started.locations.inputs, dim=projected.k, labels=projected.labels,
-                          coordinates=projected.coordinates)
+    config = started.config
+    with ExitStack() as scan:
+        if views is not None and prepared is not None:  # the views' photos spread over every core
+            chosen = config.reference_view_indices
+            discovered = prepared.discovered
+            scan.enter_context(balanced_photo_splits(spark, Discovered(
+                tuple(discovered.input_uris[i] for i in chosen), tuple(discovered.files[i] for i in chosen),
+                tuple(discovered.listed[i] for i in chosen)), config))
+        info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
+                              cleanup, inputs=started.locations.inputs, dim=projected.k, labels=projected.labels,
+                              coordinates=projected.coordinates,
+                              standardization=STANDARDIZATION_BY_LAYER[config.feature_layer], views=views)
     return Classified(info, time.monotonic() - t0)
 
 

@@ -1,0 +1,50 @@
+"""fruits.extract: the crops of reference photos go through the model in batches, each photo's crops kept together
+and in order, a photo that cannot be decoded an error of its own."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fruits.extract import extract_view_features
+from fruits.views import photo_views
+
+
+class ChannelMeans:
+    """A predictor whose 'features' are each image's mean per colour channel: enough to tell every crop apart."""
+
+    def __init__(self):
+        self.calls = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        return batch.reshape(len(batch), -1, 3).mean(axis=1).astype(np.float32)
+
+
+def _photo(seed: int, size=(90, 60)) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("batch_size, calls", [(2, [2, 2, 2, 2]), (4, [4, 2, 2]), (5, [4, 2, 2]), (1, [2, 2, 2, 2])])
+def test_each_photo_gets_its_own_crops_in_order(batch_size, calls):
+    photos = [_photo(i) for i in range(3)] + [b"not a photo", _photo(9, (40, 100))]
+    predictor = ChannelMeans()
+    result = extract_view_features(photos, predictor, 32, views=3, batch_size=batch_size)
+    assert result.features[3] is None and result.errors[3]  # the broken photo, and only it
+    for i in (0, 1, 2, 4):
+        expected = ChannelMeans().predict(photo_views(photos[i], 32, 3)[1:])
+        assert result.features[i].shape == (2, 3)
+        np.testing.assert_allclose(result.features[i], expected, rtol=1e-6)
+        assert result.errors[i] is None
+    assert predictor.calls == calls and result.inference_calls == len(calls)
+
+
+def test_views_must_include_a_crop():
+    with pytest.raises(ValueError, match="at least 2"):
+        extract_view_features([_photo(0)], ChannelMeans(), 32, views=1)

@@ -207,6 +207,7 @@ def _foreign_manifest(output):
     "spoil, overrides, reason",
     [
         (None, {"image_size": 32}, "another image size (64 then, 32 now)"),
+        (None, {"feature_layer": "bottleneck"}, "another feature layer (top then, bottleneck now)"),
         (None, {"weights": "random:1"}, "other weights"),
         (None, {"engine": "keras"}, "another engine (litert then, keras now)"),
         (None, {"max_bytes": 10_000_000}, "another --max-bytes"),
@@ -215,7 +216,7 @@ def _foreign_manifest(output):
         (_foreign_manifest, {}, "manifest_version"),
         (_pre_incremental_run, {}, "listing/ is missing"),
     ],
-    ids=["image-size", "weights", "engine", "limits", "features-deleted", "no-manifest", "old-manifest", "no-listing"],
+    ids=["image-size", "feature-layer", "weights", "engine", "limits", "features-deleted", "no-manifest", "old-manifest", "no-listing"],
 )
 def test_why_nothing_can_be_reused(spark, synthetic_photos, previous_run, spoil, overrides, reason):
     from fruits.config import RunConfig

@@ -6,7 +6,7 @@ run and in the identify service.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,22 +33,10 @@ def extract_features(
     limits: ImageLimits = ImageLimits(),
     batch_size: int = DEFAULT_BATCH_SIZE[DEFAULT_ENGINE],
 ) -> Extraction:
-    result = Extraction([None] * len(contents), [None] * len(contents))
-    for start in range(0, len(contents), batch_size):
-        pixels: list[np.ndarray] = []
-        rows: list[int] = []
-        for row in range(start, min(start + batch_size, len(contents))):
-            try:
-                pixels.append(decode_and_resize(contents[row], image_size, limits))
-                rows.append(row)
-            except ImageDecodeError as exc:
-                result.errors[row] = str(exc)
-        if not pixels:
-            continue
-        batch = predictor.predict(np.stack(pixels))
-        result.inference_calls += 1
-        for row, vector in zip(rows, batch):
-            result.features[row] = vector
+    """Per input, the (d,) features of the photo as `fruits run` sees it (fruits.images.decode_and_resize)."""
+    result = _predict_in_calls(contents, predictor, batch_size,
+                               lambda data: decode_and_resize(data, image_size, limits)[None])
+    result.features = [None if rows is None else rows[0] for rows in result.features]
     return result
 
 
@@ -63,17 +51,25 @@ def extract_view_features(
     """The features of the crops identify looks at (views 1 to `views` - 1 of fruits.views.photo_views; view 0,
     the whole photo, is what extract_features gives): per input, a (views - 1, d) float32 array or None with
     the reason. The crops of several photos share each inference call of `batch_size` images."""
-    result = Extraction([None] * len(contents), [None] * len(contents))
     crops_per_photo = views - 1
     if crops_per_photo < 1:
         raise ValueError(f"views must be at least 2 (the whole photo and one crop), got {views}")
-    per_call = max(1, batch_size // crops_per_photo)  # whole photos per call, every crop of a photo in the same call
-    for start in range(0, len(contents), per_call):
+    return _predict_in_calls(contents, predictor, max(1, batch_size // crops_per_photo),  # a photo's crops together
+                             lambda data: photo_views(data, image_size, views, limits)[1:])
+
+
+def _predict_in_calls(contents: Sequence[bytes | None], predictor: Predictor, photos_per_call: int,
+                      pixels_of: Callable[[bytes | None], np.ndarray]) -> Extraction:
+    """Decode `photos_per_call` inputs at a time into their images (`pixels_of`: (n, size, size, 3)), run them
+    through the model in one call, and hand each input the (n, d) rows of its images; an input that cannot be
+    decoded gets its reason instead."""
+    result = Extraction([None] * len(contents), [None] * len(contents))
+    for start in range(0, len(contents), photos_per_call):
         pixels: list[np.ndarray] = []
         rows: list[int] = []
-        for row in range(start, min(start + per_call, len(contents))):
+        for row in range(start, min(start + photos_per_call, len(contents))):
             try:
-                pixels.append(photo_views(contents[row], image_size, views, limits)[1:])
+                pixels.append(pixels_of(contents[row]))
                 rows.append(row)
             except ImageDecodeError as exc:
                 result.errors[row] = str(exc)
@@ -81,6 +77,8 @@ def extract_view_features(
             continue
         batch = predictor.predict(np.concatenate(pixels))
         result.inference_calls += 1
-        for i, row in enumerate(rows):
-            result.features[row] = batch[i * crops_per_photo:(i + 1) * crops_per_photo]
+        offset = 0
+        for row, images in zip(rows, pixels):
+            result.features[row] = batch[offset:offset + len(images)]
+            offset += len(images)
     return result

@@ -43,7 +43,7 @@ def test_flags_beat_env_beat_file(tmp_path):
         ({"inputs": ["a", " "]}, {}, "INPUT is empty"),
         ({"feature_layer": "out_relu"}, {}, "--feature-layer"),
         ({}, {"FRUITS_FEATURE_LAYER": "middle"}, "--feature-layer"),
-        ({"feature_layer": "bottleneck", "k": 321}, {}, "--k"),
+        ({"feature_layer": "bottleneck", "k": 321}, {}, "from 1 to 320 .the width of --feature-layer bottleneck"),
         ({"reference_views": ["elsewhere"]}, {}, "--reference-views 'elsewhere' is not one of the INPUTs"),
         ({"reference_views": ["in/Training"]}, {}, "--reference-views"),  # inside an INPUT is not one
         ({"reference_views": ["s3://bucket/in"]}, {}, "--reference-views"),

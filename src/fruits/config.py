@@ -104,7 +104,10 @@ class RunConfig:
         validate_image_size(self.image_size)
         validate_variance(self.variance)
         validate_feature_layer(self.feature_layer)
-        validate_k(self.k, self.feature_dim)
+        try:
+            validate_k(self.k, self.feature_dim)
+        except UsageError as exc:  # say where the bound comes from
+            raise UsageError(f"{exc} (the width of --feature-layer {self.feature_layer})") from None
         if isinstance(self.reference_views, str):
             raise TypeError("RunConfig.reference_views is a tuple of locations, not one string")
         keys = {_location_key(location) for location in self.inputs}

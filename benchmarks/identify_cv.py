@@ -133,11 +133,14 @@ def aggregate(scorer: str, label_views: np.ndarray, knn_label: np.ndarray | None
     raise SystemExit(f"unknown scorer {scorer!r}")
 
 
+AUGMENT_VIEWS: int | None = None  # --augment-views
+
+
 def augment_views() -> list[int]:
-    """The crops identify looks at besides the whole square: views 1..DEFAULT_VIEWS-1."""
+    """The crops identify looks at besides the whole square: views 1..DEFAULT_VIEWS-1 (or --augment-views - 1)."""
     from fruits.identify.service import DEFAULT_VIEWS
 
-    return list(range(1, DEFAULT_VIEWS))
+    return list(range(1, AUGMENT_VIEWS or DEFAULT_VIEWS))
 
 
 DEFAULT_METHODS = ("pca:none:1e-3", "pca:input:1e-3", "pca:label:1e-3", "pca:input-label:1e-3", "pca:input:1e-2",
@@ -403,6 +406,8 @@ def main(argv=None) -> int:
                         help="views per photo computed into --views-cache (identify's are the first 3)")
     parser.add_argument("--view-sets", default="0,1,2,3,4,5;0,1",
                         help="sets of views to average over besides view 0 (with --views-cache), ';'-separated")
+    parser.add_argument("--augment-views", type=int,
+                        help="with augment: the crops of views 1..N-1 join the fit (default: identify's DEFAULT_VIEWS)")
     parser.add_argument("--scorers", nargs="+", default=list(SCORERS),
                         help="how views (and the kNN) become scores, each on the same fit: mean, max, geo, w0=A, "
                         "knn=A (A a share, e.g. knn=0.3)")
@@ -411,6 +416,8 @@ def main(argv=None) -> int:
     parser.add_argument("--save-model", help="with --test and one pca method: write its fit as a classifier "
                         "model.json (for benchmarks/identify_levers.py --classifier)")
     args = parser.parse_args(argv)
+    global AUGMENT_VIEWS
+    AUGMENT_VIEWS = args.augment_views
 
     from fruits.run_output import open_run_output
 

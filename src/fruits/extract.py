@@ -19,7 +19,8 @@ from .views import photo_views
 
 @dataclass
 class Extraction:
-    """Per input, in order: a float32 (1280,) array or None, and None or the one-line reason it failed."""
+    """Per input, in order: a float32 array of the photo's features (or its views') or None, and None or the
+    one-line reason it failed."""
 
     features: list[np.ndarray | None]
     errors: list[str | None]

@@ -3,7 +3,7 @@ reader (run_output, the web app, identify, evaluate).
 
     OUTPUT/
       manifest.json   written last, only when the run succeeded (a `Manifest`, see below)
-      features/       Parquet: path, label, split, features (array<float>, 1280)
+      features/       Parquet: path, label, split, features (array<float>, 1280; 320 for the bottleneck layer)
       pca/            Parquet: path, label, split, pca (array<float>, k)
       pca_csv/        CSV with a header: path, label, split, pc_1 ... pc_k
       errors/         Parquet: path, reason

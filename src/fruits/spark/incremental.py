@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from .. import outputs
 from ..config import RunConfig
 from ..errors import FruitsError, NoImagesError, OutputError, PipelineError, RunOutputError
-
 from ..storage import is_local, join, local_path
 from . import stages
 from .discover import skipped_reason

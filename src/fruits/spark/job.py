@@ -15,7 +15,6 @@ from contextlib import ExitStack
 
 from .. import outputs
 from ..config import RunConfig
-
 from ..storage import join
 from . import incremental, stages
 from .progress import Progress

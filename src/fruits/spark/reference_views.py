@@ -35,11 +35,12 @@ from .steps import BroadcastModel, Discovered
 log = logging.getLogger("fruits")
 
 TRAINING = SPLITS[0]
-# Why identify's two crops and not all five of fruits.views: with the five in the fit, cross-validation on the
-# grocery Training photos gains 0.5 point of kind top-1 (97.5% against 97.0%), but on the Test photos it names the
-# kind first for one photo fewer (78.4% against 79.3%), gives a keyboard an "orange" score of 0.85 instead of 0.45
-# (kept "not sure" by its familiarity alone) and costs 2.5 times the crops (docs/identify.md, "Photos taken in
-# shops"): not taken.
+# The whole photo and the crops identify looks at (views 1..REFERENCE_VIEWS - 1 join the fit). Why not all five
+# crops of fruits.views: with the five in the fit, cross-validation on the grocery Training photos gains 0.5 point
+# of kind top-1 (97.5% against 97.0%), but on the Test photos it names the kind first for one photo fewer (78.4%
+# against 79.3%), gives a keyboard an "orange" score of 0.85 instead of 0.45 (kept "not sure" by its familiarity
+# alone) and costs 2.5 times the crops (docs/identify.md, "Photos taken in shops"): not taken.
+REFERENCE_VIEWS = IDENTIFY_VIEWS
 VIEWS_SCHEMA = "array<array<float>>"
 
 
@@ -51,7 +52,7 @@ class ReferenceViews:
     rows: object  # a pyspark DataFrame
     inputs: tuple[str, ...]  # the INPUT locations whose photos bring their views
     views_per_photo: int
-    most_rows: int  # the photos listed under those INPUTs times views_per_photo: where the fit can run is decided on it
+    most_rows: int  # photos listed under those INPUTs x views_per_photo: where the fit runs is decided on it
 
 
 def make_views_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, views: int, projection_broadcast):
@@ -77,7 +78,7 @@ def make_views_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, vie
 
 def reference_view_rows(spark, discovered: Discovered, chosen: tuple[int, ...], model: BroadcastModel,
                         projection: Projection, limits: ImageLimits, max_bytes: int, cleanup: ExitStack,
-                        views: int = IDENTIFY_VIEWS) -> ReferenceViews:
+                        views: int = REFERENCE_VIEWS) -> ReferenceViews:
     """The views of the labelled reference photos under the INPUTs of index `chosen` (lazy: nothing runs here).
     The projection is broadcast (a d x k matrix) and released by `cleanup`."""
     from pyspark.sql import functions as F

@@ -56,7 +56,7 @@ def extract_view_features(
     if crops_per_photo < 1:
         raise ValueError(f"views must be at least 2 (the whole photo and one crop), got {views}")
     return _predict_in_calls(contents, predictor, max(1, batch_size // crops_per_photo),  # a photo's crops together
-                             lambda data: photo_views(data, image_size, views, limits)[1:])
+                             lambda data: photo_views(data, image_size, views, limits, crops_only=True))
 
 
 def _predict_in_calls(contents: Sequence[bytes | None], predictor: Predictor, photos_per_call: int,

@@ -19,7 +19,7 @@ from fruits.run_output import open_run_output
 from fruits.spark.classifier import fit_classifier
 from fruits.spark.hadoop_fs import HadoopFS
 from fruits.spark.reference_views import ReferenceViews, reference_view_rows
-from fruits.spark.steps import broadcast_model, discover
+from fruits.spark.steps import Discovered, broadcast_model, discover
 from tests.conftest import run_fixture_pipeline
 
 
@@ -84,12 +84,13 @@ def test_the_views_are_the_crops_identify_looks_at(spark, studio_and_shop, fast,
         model = broadcast_model(spark, config)
         cleanup.callback(model.destroy)
         discovered = discover(spark, (f"file://{studio}", f"file://{shop}"))
-        views = reference_view_rows(spark, discovered, (1,), model, run.projection, config.limits,
+        views = reference_view_rows(spark, discovered.only((1,)), model, run.projection, config.limits,
                                     config.max_bytes, cleanup)
         rows = views.rows.toPandas()
         plan = views.rows._jdf.queryExecution().executedPlan().toString()
     assert plan.count("ArrowEvalPython") == 1, plan  # each crop through the model once (not again for a filter)
-    assert (views.inputs, views.views_per_photo, views.most_rows) == ((f"file://{shop}",), 2, 12)  # 6 files listed, 2 crops each at most
+    # 6 files listed under the shop, 2 crops each at most
+    assert (views.inputs, views.views_per_photo, views.most_rows) == ((f"file://{shop}",), 2, 12)
     assert len(rows) == 6 and set(rows["split"]) == {"Training"} and set(rows["label"]) == {"Apple Royal Gala"}
     identifier = Identifier.for_run(run, neighbours=3)
     for path, group in rows.groupby("path"):
@@ -111,7 +112,7 @@ def test_both_fits_take_the_views(spark, tmp_path, driver_max_values):
     spark.createDataFrame(rows[:43], schema).write.parquet(pca_uri)
     crops = spark.createDataFrame([(p, label, split, [x + 0.5 for x in pca]) for p, label, split, pca in rows[40:]
                                    for _ in range(2)], schema)
-    views = ReferenceViews(crops, ("file:///d/shop",), 2, 6)
+    views = ReferenceViews(crops, Discovered(("file:///d/shop",), (None,), (3,)), 2)  # 3 photos listed, 2 crops each
     folder = tmp_path / "classifier"
     info = fit_classifier(spark, pca_uri, folder.as_uri(), HadoopFS(spark),
                           inputs=["file:///d/studio", "file:///d/shop"], standardization=False, views=views,

@@ -66,7 +66,7 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
         views = stages.reference_views(spark, started, prepared, fitted, cleanup)
         with_views = f", with the crops of the photos of {', '.join(views.inputs)}" if views is not None else ""
         say(f"[5/6] fitting the linear classifier of identify on pca/ ({len(projected.labels)} labels{with_views})")
-        classified = stages.classify(spark, started, projected, cleanup, views, prepared)
+        classified = stages.classify(spark, started, projected, cleanup, views)
         say(f"[6/6] writing {join(locations.output, outputs.MANIFEST)}")
         if config.incremental == "off":
             return stages.finish(spark, started, prepared, featurized, fitted, projected, classified)

@@ -50,9 +50,17 @@ class ReferenceViews:
     classify stage reads them once, with pca/."""
 
     rows: object  # a pyspark DataFrame
-    inputs: tuple[str, ...]  # the INPUT locations whose photos bring their views
+    photos: Discovered  # the listing of the INPUTs whose photos bring their views
     views_per_photo: int
-    most_rows: int  # photos listed under those INPUTs x views_per_photo: where the fit runs is decided on it
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.photos.input_uris
+
+    @property
+    def most_rows(self) -> int:
+        """Photos listed under those INPUTs x views_per_photo: where the fit runs is decided on it."""
+        return self.photos.n_input * self.views_per_photo
 
 
 def make_views_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, views: int, projection_broadcast):
@@ -76,10 +84,10 @@ def make_views_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, vie
     return view_coordinates.asNondeterministic()
 
 
-def reference_view_rows(spark, discovered: Discovered, chosen: tuple[int, ...], model: BroadcastModel,
-                        projection: Projection, limits: ImageLimits, max_bytes: int, cleanup: ExitStack,
+def reference_view_rows(spark, photos: Discovered, model: BroadcastModel, projection: Projection,
+                        limits: ImageLimits, max_bytes: int, cleanup: ExitStack,
                         views: int = REFERENCE_VIEWS) -> ReferenceViews:
-    """The views of the labelled reference photos under the INPUTs of index `chosen` (lazy: nothing runs here).
+    """The views of the labelled reference photos of the INPUTs listed in `photos` (lazy: nothing runs here).
     The projection is broadcast (a d x k matrix) and released by `cleanup`."""
     from pyspark.sql import functions as F
 
@@ -88,14 +96,13 @@ def reference_view_rows(spark, discovered: Discovered, chosen: tuple[int, ...], 
     cleanup.callback(broadcast.destroy)
     udf = make_views_udf(model.spec, model.broadcast, limits, views, broadcast)
     parts = []
-    for index in chosen:
-        photos = readable_photos(discovered.files[index], max_bytes).where(
+    for files in photos.files:
+        references = readable_photos(files, max_bytes).where(
             F.col("label").isNotNull() & (F.col("split").isNull() | (F.col("split") == TRAINING)))
-        parts.append(photos.select("path", "label", "split", udf(F.col("content")).alias("views")))
+        parts.append(references.select("path", "label", "split", udf(F.col("content")).alias("views")))
     rows = parts[0]
     for part in parts[1:]:
         rows = rows.unionByName(part)
     rows = rows.select("path", "label", "split", F.explode("views").alias("pca"))  # no row for an undecodable photo
-    log.debug("reference views of %s", ", ".join(discovered.input_uris[i] for i in chosen))
-    return ReferenceViews(rows, tuple(discovered.input_uris[i] for i in chosen), views - 1,
-                          sum(discovered.listed[i] for i in chosen) * (views - 1))
+    log.debug("reference views of %s", ", ".join(photos.input_uris))
+    return ReferenceViews(rows, photos, views - 1)

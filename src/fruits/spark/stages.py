@@ -13,7 +13,7 @@ cell, and sees every intermediate result:
     fitted = stages.fit(spark, started, featurized)         # Fitted: the PCA (mean, components, spectrum)
     projected = stages.project(spark, started, fitted, cleanup)        # Projected: pca/, pca_csv/, pca_model/
     views = stages.reference_views(spark, started, prepared, fitted, cleanup)  # --reference-views, else None
-    classified = stages.classify(spark, started, projected, cleanup, views, prepared)  # Classified: classifier/
+    classified = stages.classify(spark, started, projected, cleanup, views)  # Classified: classifier/
     manifest = stages.finish(spark, started, prepared, featurized, fitted, projected, classified)  # last
     cleanup.close()                                         # also after a failure: nothing stays alive
 
@@ -232,25 +232,21 @@ def reference_views(spark, started: Started, prepared: Prepared, fitted: Fitted,
     config = started.config
     if not config.reference_views:
         return None
-    return reference_view_rows(spark, prepared.discovered, config.reference_view_indices, prepared.model,
+    return reference_view_rows(spark, prepared.discovered.only(config.reference_view_indices), prepared.model,
                                fitted.projection, config.limits, config.max_bytes, cleanup)
 
 
 def classify(spark, started: Started, projected: Projected, cleanup: ExitStack,
-             views: ReferenceViews | None = None, prepared: Prepared | None = None) -> Classified:
+             views: ReferenceViews | None = None) -> Classified:
     """Fit identify's linear classifier on pca/ (on the driver, or with pyspark.ml when the references are too many:
-    fruits.spark.classifier), with the reference `views` when given (the reference_views stage; `prepared` then
-    sizes the scan of their photos), and write classifier/model.json (a run of fewer than two labels gets none,
-    and loses the one an earlier run left in OUTPUT)."""
+    fruits.spark.classifier), with the reference `views` when given (the reference_views stage), and write
+    classifier/model.json (a run of fewer than two labels gets none, and loses the one an earlier run left in
+    OUTPUT)."""
     t0 = time.monotonic()
     config = started.config
     with ExitStack() as scan:
-        if views is not None and prepared is not None:  # the views' photos spread over every core
-            chosen = config.reference_view_indices
-            discovered = prepared.discovered
-            scan.enter_context(balanced_photo_splits(spark, Discovered(
-                tuple(discovered.input_uris[i] for i in chosen), tuple(discovered.files[i] for i in chosen),
-                tuple(discovered.listed[i] for i in chosen)), config))
+        if views is not None:  # the views' photos spread over every core
+            scan.enter_context(balanced_photo_splits(spark, views.photos, config))
         info = fit_classifier(spark, started.uris[outputs.PCA], started.uris[outputs.CLASSIFIER], HadoopFS(spark),
                               cleanup, inputs=started.locations.inputs, dim=projected.k, labels=projected.labels,
                               coordinates=projected.coordinates,

@@ -248,6 +248,11 @@ class Discovered:
     def n_input(self) -> int:
         return sum(self.listed)
 
+    def only(self, indices: tuple[int, ...]) -> Discovered:
+        """The listing of the INPUTs of these indices alone."""
+        return Discovered(tuple(self.input_uris[i] for i in indices), tuple(self.files[i] for i in indices),
+                          tuple(self.listed[i] for i in indices))
+
 
 def discover(spark, input_uris: tuple[str, ...]) -> Discovered:
     """List the image files under each INPUT (the driver lists, no image is read); NoImagesError if there are

@@ -25,7 +25,7 @@ from .errors import UsageError
 from .images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, ImageLimits
 from .model import DEFAULT_FEATURE_LAYER, WeightsSpec, feature_dim, validate_feature_layer, validate_image_size
 from .pca_math import validate_k, validate_variance
-from .storage import is_local, local_path
+from .storage import comparable_location
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,8 +78,8 @@ class RunConfig:
     @property
     def reference_view_indices(self) -> tuple[int, ...]:
         """The index in `inputs` of each --reference-views INPUT, in the order of `inputs`."""
-        keys = [_location_key(location) for location in self.inputs]
-        wanted = {_location_key(location) for location in self.reference_views}
+        keys = [comparable_location(str(location).strip()) for location in self.inputs]
+        wanted = {comparable_location(str(location).strip()) for location in self.reference_views}
         return tuple(i for i, key in enumerate(keys) if key in wanted)
 
     @property
@@ -110,9 +110,9 @@ class RunConfig:
             raise UsageError(f"{exc} (the width of --feature-layer {self.feature_layer})") from None
         if isinstance(self.reference_views, str):
             raise TypeError("RunConfig.reference_views is a tuple of locations, not one string")
-        keys = {_location_key(location) for location in self.inputs}
+        keys = {comparable_location(str(location).strip()) for location in self.inputs}
         for location in self.reference_views:
-            if _location_key(location) not in keys:
+            if comparable_location(str(location).strip()) not in keys:
                 raise UsageError(f"--reference-views {location!r} is not one of the INPUTs ("
                                  f"{', '.join(self.inputs)}): give an INPUT of this run")
         validate_engine(self.engine)
@@ -128,14 +128,6 @@ class RunConfig:
         if self.master is not None and not self.master.strip():
             raise UsageError("empty --master: use local[*], local[N], yarn or spark://HOST:PORT")
         return self
-
-
-def _location_key(location: str) -> str:
-    """What two spellings of one INPUT share: a local folder's absolute path, else the URI without its last '/'."""
-    text = str(location).strip()
-    if is_local(text):
-        return os.path.normpath(os.path.abspath(local_path(text)))
-    return text.rstrip("/")
 
 
 def _positive(flag: str, value: Any, low: int, high: int | None) -> None:

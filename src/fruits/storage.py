@@ -80,7 +80,7 @@ def overlapping(locations: Sequence[str]) -> tuple[str, str, bool] | None:
     their text, with trailing slashes ignored. Used to refuse an INPUT given twice or nested in another:
     its photos would be featurized twice.
     """
-    keys = [_comparable(location) for location in locations]
+    keys = [comparable_location(location) for location in locations]
     for i, outer in enumerate(keys):
         for j, inner in enumerate(keys):
             if i != j and (inner == outer and i < j or inner.startswith(outer.rstrip("/") + "/")):
@@ -97,7 +97,9 @@ def refuse_overlapping(locations: Sequence[str]) -> None:
         raise UsageError(f"INPUT {inner} is {where}: its photos would be counted twice; give each folder once")
 
 
-def _comparable(location: str) -> str:
+def comparable_location(location: str) -> str:
+    """What every spelling of one folder shares: a local folder's real path as a file:// URI (symlinks resolved,
+    `~` expanded), else the URI without its last '/'."""
     if is_local(location):
         return "file://" + os.path.realpath(os.path.expanduser(local_path(location)))
     return location.rstrip("/")

@@ -55,7 +55,8 @@ def test_killed_run_leaves_no_manifest_and_a_second_run_is_refused_then_a_rerun_
     first = fruits("run", str(synthetic_photos), str(output), *fast)
     lock = output / "_fruits_lock"
     deadline = time.monotonic() + 300
-    while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
+    # The run creates the lock, then writes its name in it: wait for both (read in between, it is empty).
+    while not (lock.exists() and lock.read_text()) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert lock.exists(), first.communicate()[1]
     holder = json.loads(lock.read_text())

@@ -1,5 +1,5 @@
-"""fruits.extract: the crops of reference photos go through the model in batches, each photo's crops kept together
-and in order, a photo that cannot be decoded an error of its own."""
+"""fruits.extract: the crops of reference photos (and their mirror images) go through the model in batches, each
+photo's kept together and in order, a photo that cannot be decoded an error of its own."""
 
 from __future__ import annotations
 
@@ -48,3 +48,29 @@ def test_each_photo_gets_its_own_crops_in_order(batch_size, calls):
 def test_views_must_include_a_crop():
     with pytest.raises(ValueError, match="at least 2"):
         extract_view_features([_photo(0)], ChannelMeans(), 32, views=1)
+
+
+class HalvesMeans(ChannelMeans):
+    """Each image's mean colour over its left half, then its right half: a mirror image swaps the two."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        half = batch.shape[2] // 2
+        return np.concatenate([batch[:, :, :half].reshape(len(batch), -1, 3).mean(axis=1),
+                               batch[:, :, half:].reshape(len(batch), -1, 3).mean(axis=1)], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch_size, calls", [(5, [5, 5, 5]), (12, [5, 10]), (1, [5, 5, 5])])
+def test_mirrored_views_follow_the_crops(batch_size, calls):
+    photos = [_photo(1), b"not a photo", _photo(2, (60, 90)), _photo(3)]
+    predictor = HalvesMeans()
+    result = extract_view_features(photos, predictor, 32, views=3, batch_size=batch_size, mirrored=True)
+    assert result.features[1] is None and result.errors[1]
+    for i in (0, 2, 3):
+        views = photo_views(photos[i], 32, 3)
+        features = result.features[i]
+        assert features.shape == (5, 6)
+        np.testing.assert_allclose(features[:2], HalvesMeans().predict(views[1:]), rtol=1e-6)  # the crops
+        # then the whole photo and the crops mirrored: left and right halves swapped
+        np.testing.assert_allclose(features[2:], HalvesMeans().predict(views)[:, [3, 4, 5, 0, 1, 2]], rtol=1e-6)
+    assert predictor.calls == calls and result.inference_calls == len(calls)

@@ -48,15 +48,23 @@ def extract_view_features(
     views: int,
     limits: ImageLimits = ImageLimits(),
     batch_size: int = DEFAULT_BATCH_SIZE[DEFAULT_ENGINE],
+    mirrored: bool = False,
 ) -> Extraction:
     """The features of the crops identify looks at (views 1 to `views` - 1 of fruits.views.photo_views; view 0,
     the whole photo, is what extract_features gives): per input, a (views - 1, d) float32 array or None with
-    the reason. The crops of several photos share each inference call of `batch_size` images."""
-    crops_per_photo = views - 1
-    if crops_per_photo < 1:
+    the reason. `mirrored`: then the mirror image (left-right) of every view, whole photo first: (2 * views - 1,
+    d). The views of several photos share each inference call of `batch_size` images."""
+    if views < 2:
         raise ValueError(f"views must be at least 2 (the whole photo and one crop), got {views}")
-    return _predict_in_calls(contents, predictor, max(1, batch_size // crops_per_photo),  # a photo's crops together
-                             lambda data: photo_views(data, image_size, views, limits, crops_only=True))
+    if mirrored:
+        def pixels_of(data: bytes | None) -> np.ndarray:
+            every = photo_views(data, image_size, views, limits)
+            return np.concatenate([every[1:], every[:, :, ::-1]])  # ::-1 on the width: the mirror image
+    else:
+        def pixels_of(data: bytes | None) -> np.ndarray:
+            return photo_views(data, image_size, views, limits, crops_only=True)
+    per_photo = 2 * views - 1 if mirrored else views - 1
+    return _predict_in_calls(contents, predictor, max(1, batch_size // per_photo), pixels_of)  # a photo's together
 
 
 def _predict_in_calls(contents: Sequence[bytes | None], predictor: Predictor, photos_per_call: int,

@@ -1,5 +1,6 @@
-"""`fruits run --reference-views INPUT`: the crops identify looks at, of INPUT's reference photos, are more rows of
-the classifier's fit (the same pixels and coordinates identify computes), never rows of pca/; the input keeps its
+"""`fruits run --reference-views INPUT`: the crops identify looks at, of INPUT's reference photos, and the mirror
+images of the photo and the crops, are more rows of the classifier's fit (the same pixels and coordinates identify
+computes, mirrored), never rows of pca/; the input keeps its
 total weight; both fits take them; an incremental run computes them again."""
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ def test_the_views_of_one_input_join_the_fit_and_only_the_fit(spark, studio_and_
     manifest = run_fixture_pipeline(spark, [studio, shop], output, reference_views=(str(shop),), **fast)
 
     views = manifest.classifier.reference_views
-    assert views == {"inputs": [f"file://{shop}"], "views_per_photo": 2, "rows": 6}  # 3 photos, the broken one none
+    # 3 photos, the broken one none; 2 crops each, the photo and the crops mirrored
+    assert views == {"inputs": [f"file://{shop}"], "views_per_photo": 5, "rows": 15}
     assert plain.classifier.reference_views == {}
     per_input = manifest.classifier.references_per_input
-    assert per_input == {**plain.classifier.references_per_input, "shop photos": 9}  # 3 photos and their 6 views
-    assert manifest.classifier.n_references == plain.classifier.n_references + 6
+    assert per_input == {**plain.classifier.references_per_input, "shop photos": 18}  # 3 photos, 15 views
+    assert manifest.classifier.n_references == plain.classifier.n_references + 15
     assert manifest.classifier.standardization is False  # the bottleneck's coordinates as they are
     assert len(pd.read_parquet(output / "pca")) == manifest.n_features == plain.n_features  # whole photos only
     assert manifest.n_errors == 1
@@ -74,7 +76,7 @@ def test_the_views_of_one_input_join_the_fit_and_only_the_fit(spark, studio_and_
     assert again.classifier.reference_views == views  # computed again: they are not kept between runs
 
 
-def test_the_views_are_the_crops_identify_looks_at(spark, studio_and_shop, fast, tmp_path):
+def test_the_views_are_the_crops_identify_looks_at_and_their_mirror_images(spark, studio_and_shop, fast, tmp_path):
     studio, shop = studio_and_shop
     output = tmp_path / "out"
     run_fixture_pipeline(spark, [studio, shop], output, **fast)
@@ -89,13 +91,16 @@ def test_the_views_are_the_crops_identify_looks_at(spark, studio_and_shop, fast,
         rows = views.rows.toPandas()
         plan = views.rows._jdf.queryExecution().executedPlan().toString()
     assert plan.count("ArrowEvalPython") == 1, plan  # each crop through the model once (not again for a filter)
-    # 6 files listed under the shop, 2 crops each at most
-    assert (views.inputs, views.views_per_photo, views.most_rows) == ((f"file://{shop}",), 2, 12)
-    assert len(rows) == 6 and set(rows["split"]) == {"Training"} and set(rows["label"]) == {"Apple Royal Gala"}
+    # 6 files listed under the shop, 5 views each at most
+    assert (views.inputs, views.views_per_photo, views.most_rows) == ((f"file://{shop}",), 5, 30)
+    assert len(rows) == 15 and set(rows["split"]) == {"Training"} and set(rows["label"]) == {"Apple Royal Gala"}
     identifier = Identifier.for_run(run, neighbours=3)
     for path, group in rows.groupby("path"):
         with open(path.removeprefix("file:"), "rb") as handle:
-            expected = identifier.view_coordinates(handle.read())[1:3]
+            pixels = identifier.pixels(handle.read())
+        assert len(pixels) == 3  # identify's views: the whole photo, then the two crops
+        expected = identifier.project(np.concatenate([pixels[1:], pixels[:, :, ::-1]]))  # in that order
+        assert not np.allclose(expected[:2], expected[3:], atol=1e-3)  # a mirrored crop is another picture
         np.testing.assert_allclose(np.stack(group["pca"].to_numpy()), expected, atol=2e-4)
 
 

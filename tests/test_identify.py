@@ -491,9 +491,9 @@ def _shared_identifier(output: str) -> Identifier:
 FRUITS360_PER_CLASS = 5
 # Floors just under what this test reached with README's settings for shop photos (the bottleneck layer, the grocery
 # photos' reference views, with their mirror images): kind top-1 80.2% = 89/111, top-3 99.1% = 110/111, the whole
-# test in 45 s on the quiet 2-core machine; three photos of margin each (86 and 107), so a regression fails. (With the `top` layer and no reference views it
-# reached 57.7% / 82.9%: the studio input is the smaller one here, 570 photos, so these figures match the whole
-# sets' only by chance; docs/identify.md has those.)
+# test in 45 s on the quiet 2-core machine; three photos of margin each (86 and 107), so a regression fails. (With
+# the `top` layer and no reference views it reached 57.7% / 82.9%: the studio input is the smaller one here, 570
+# photos, so these figures match the whole sets' only by chance; docs/identify.md has those.)
 KIND_TOP1_FLOOR = 0.77
 KIND_TOP3_FLOOR = 0.96
 

@@ -134,13 +134,17 @@ def aggregate(scorer: str, label_views: np.ndarray, knn_label: np.ndarray | None
 
 
 AUGMENT_VIEWS: int | None = None  # --augment-views
+MIRRORED_FROM: int | None = None  # --mirror: the index of the first mirrored view in the views cache
 
 
 def augment_views() -> list[int]:
-    """The crops identify looks at besides the whole square: views 1..DEFAULT_VIEWS-1 (or --augment-views - 1)."""
+    """The crops identify looks at besides the whole square: views 1..DEFAULT_VIEWS-1 (or --augment-views - 1);
+    with --mirror, then the mirror images of the whole square and of those crops (what `fruits run
+    --reference-views` fits, fruits.spark.reference_views)."""
     from fruits.identify.service import DEFAULT_VIEWS
 
-    return list(range(1, AUGMENT_VIEWS or DEFAULT_VIEWS))
+    crops = list(range(1, AUGMENT_VIEWS or DEFAULT_VIEWS))
+    return crops if MIRRORED_FROM is None else crops + [MIRRORED_FROM + v for v in [0, *crops]]
 
 
 DEFAULT_METHODS = ("pca:none:1e-3", "pca:input:1e-3", "pca:label:1e-3", "pca:input-label:1e-3", "pca:input:1e-2",
@@ -217,16 +221,19 @@ def load_features(output: str, paths: np.ndarray) -> np.ndarray:
     return features
 
 
-def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6) -> np.ndarray:
-    """(len(rows), n_views, 1280) features of the photos' views, computed once with the run's model (kept in
-    `cache`, reused when it holds every photo and at least `n_views` views)."""
+def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6, mirror: bool = False) -> np.ndarray:
+    """(len(rows), n_views, d) features of the photos' views, computed once with the run's model (kept in
+    `cache`, reused when it holds every photo and at least `n_views` views); `mirror`: (len(rows), 2 * n_views, d),
+    the views then their mirror images (left-right), and a cache is reused only when it holds exactly those."""
     path = Path(cache)
     ids = np.asarray([str(run.images.paths[r]) for r in rows])
     if path.exists():
         stored = np.load(path, allow_pickle=False)
         have = {p: i for i, p in enumerate(stored["paths"])}
-        if all(p in have for p in ids) and stored["features"].shape[1] >= n_views:
-            return stored["features"][[have[p] for p in ids]][:, :n_views]
+        mirrored = bool(stored["mirrored"]) if "mirrored" in stored.files else False
+        fits = stored["features"].shape[1] == 2 * n_views if mirror else stored["features"].shape[1] >= n_views
+        if all(p in have for p in ids) and mirrored == mirror and fits:
+            return stored["features"][[have[p] for p in ids]][:, :n_views * (2 if mirror else 1)]
     from fruits.identify.service import run_model
     from fruits.views import photo_views
 
@@ -234,13 +241,16 @@ def view_features(run, rows: np.ndarray, cache: str, n_views: int = 6) -> np.nda
     size = run.manifest.image_size
     started, out = time.monotonic(), []
     for i, row in enumerate(rows):
-        out.append(model.predict(photo_views(run.read_image(int(row)), size, n_views)))
+        pixels = photo_views(run.read_image(int(row)), size, n_views)
+        out.append(model.predict(np.concatenate([pixels, pixels[:, :, ::-1]]) if mirror else pixels))
         if i % 200 == 0:
             print(f"  views: {i}/{len(rows)} photos, {time.monotonic() - started:.0f} s", flush=True)
     features = np.stack(out).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, paths=ids, features=features)
-    print(f"views: {n_views} per photo for {len(rows)} photos in {time.monotonic() - started:.0f} s -> {path}")
+    np.savez(path, paths=ids, features=features, mirrored=np.asarray(mirror))
+    mirrored = " and their mirror images" if mirror else ""
+    print(f"views: {n_views} per photo{mirrored} for {len(rows)} photos in {time.monotonic() - started:.0f} s "
+          f"-> {path}")
     return features
 
 
@@ -408,6 +418,9 @@ def main(argv=None) -> int:
                         help="sets of views to average over besides view 0 (with --views-cache), ';'-separated")
     parser.add_argument("--augment-views", type=int,
                         help="with augment: the crops of views 1..N-1 join the fit (default: identify's DEFAULT_VIEWS)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="with augment: also fit the mirror images of the whole photo and of the crops it fits, "
+                        "as `fruits run --reference-views` does (the views cache then holds every view mirrored too)")
     parser.add_argument("--scorers", nargs="+", default=list(SCORERS),
                         help="how views (and the kNN) become scores, each on the same fit: mean, max, geo, w0=A, "
                         "knn=A (A a share, e.g. knn=0.3)")
@@ -416,8 +429,11 @@ def main(argv=None) -> int:
     parser.add_argument("--save-model", help="with --test and one pca method: write its fit as a classifier "
                         "model.json (for benchmarks/identify_levers.py --classifier)")
     args = parser.parse_args(argv)
-    global AUGMENT_VIEWS
+    global AUGMENT_VIEWS, MIRRORED_FROM
     AUGMENT_VIEWS = args.augment_views
+    MIRRORED_FROM = args.cache_views if args.mirror else None
+    if args.mirror and not args.views_cache:
+        parser.error("--mirror needs --views-cache")
 
     from fruits.run_output import open_run_output
 
@@ -432,7 +448,8 @@ def main(argv=None) -> int:
     if args.views_cache:
         view_sets += parse_view_sets(args.view_sets)
         rows = np.concatenate([data.queries_cv, data.queries_test])
-        for row, feats in zip(rows, view_features(run, rows, args.views_cache, args.cache_views)):
+        cached = view_features(run, rows, args.views_cache, args.cache_views, args.mirror)
+        for row, feats in zip(rows, cached):
             data.views[int(row)] = feats
     n_ref = int(data.training.sum())
     what = (f"{len(queries_all)} {args.query_input}/Test photos, fitted on all {n_ref} Training photos"

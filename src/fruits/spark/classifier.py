@@ -211,8 +211,8 @@ def fit_classifier(spark, pca_uri: str, folder: str, fs: HadoopFS, cleanup: Exit
             t0 = time.monotonic()
             labelled = with_view_rows(labelled, views.rows.toPandas())  # one Spark job: the views' inferences
             view_rows = len(labelled[0]) - n_labelled
-            log.info("reference views: %d crops of the photos of %s in %.1f s", view_rows, ", ".join(views.inputs),
-                     time.monotonic() - t0)
+            log.info("reference views: %d crops and mirror images of the photos of %s in %.1f s", view_rows,
+                     ", ".join(views.inputs), time.monotonic() - t0)
         fitted = fit_on_driver(*labelled, inputs, weighting, regularisation, standardization)
     else:
         rows = coords if views is None else coords.unionByName(views.rows)

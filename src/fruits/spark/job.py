@@ -64,7 +64,8 @@ def run_pipeline(config: RunConfig, spark, on_stage: Callable[[str], None] | Non
         say(f"[4/6] writing pca/, pca_csv/ and pca_model/ (k={fitted.projection.k}) under {locations.output}")
         projected = stages.project(spark, started, fitted, cleanup)
         views = stages.reference_views(spark, started, prepared, fitted, cleanup)
-        with_views = f", with the crops of the photos of {', '.join(views.inputs)}" if views is not None else ""
+        with_views = "" if views is None else \
+            f", with the views (crops, mirror images) of the photos of {', '.join(views.inputs)}"
         say(f"[5/6] fitting the linear classifier of identify on pca/ ({len(projected.labels)} labels{with_views})")
         classified = stages.classify(spark, started, projected, cleanup, views)
         say(f"[6/6] writing {join(locations.output, outputs.MANIFEST)}")

@@ -161,7 +161,8 @@ def test_browse_filter_open_an_item_and_identify_a_photo(served, page, shared_sa
     page.goto(f"{served}/identify")
     assert page.locator("#photo-camera").get_attribute("capture") == "environment"
     page.set_input_files("#photo-upload", str(photo))
-    assert page.locator("#photo-preview").is_visible()
+    # Shown at once, but it has a size (what "visible" means) only once the browser has decoded the photo: wait.
+    page.locator("#photo-preview").wait_for(state="visible", timeout=10_000)
     page.click("#identify-submit")
     page.wait_for_selector("[data-testid=top-class]", timeout=120_000)
     assert page.locator("[data-testid=top-class]").inner_text() == "raspberry"

@@ -47,12 +47,9 @@ def _drafted_size(size: tuple[int, int], request: tuple[int, int] | None) -> tup
     return (size[0] + scale - 1) // scale, (size[1] + scale - 1) // scale
 
 
-def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = ImageLimits(),
-                crops_only: bool = False) -> np.ndarray:
+def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = ImageLimits()) -> np.ndarray:
     """(V, size, size, 3) uint8, V <= 6: the centred square (as `fruits run` sees it), then the centre and four
-    corner crops of CROP_SHARE of the short side. `crops_only`: views 1 to V - 1 alone, (V - 1, ...), for a caller
-    that has the whole square's features already (`fruits run --reference-views`): view 0 is then neither resized
-    nor decoded a second time.
+    corner crops of CROP_SHARE of the short side.
 
     The photo is decoded once for the crops. View 0 must be the very pixels `fruits run` computes
     (decode_and_resize); the crops need a finer draft scale than the whole square when the photo is big, and
@@ -62,11 +59,8 @@ def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = Im
     this (the scales are worked out from it), and nothing is copied that need not be (the orientation is applied
     in place; the views are written straight into the array returned): the same pixels as before for less CPU
     (docs/identify.md, "Latency")."""
-    if crops_only and views <= 1:
-        raise ValueError(f"crops_only needs at least 2 views (the whole photo and one crop), got {views}")
     if views <= 1:
         return decode_and_resize(data, size, limits)[None]
-    first = 1 if crops_only else 0  # the view the array starts with
     image = open_image(data, limits)
     try:
         original = image.size
@@ -80,16 +74,16 @@ def photo_views(data: bytes, size: int, views: int = 1, limits: ImageLimits = Im
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
         image = to_rgb(image)
-        out = np.empty((min(views, 6) - first, size, size, 3), dtype=np.uint8)
-        if shared and not crops_only:  # the steps of decode_and_resize after its decode, on the same decoded pixels
+        out = np.empty((min(views, 6), size, size, 3), dtype=np.uint8)
+        if shared:  # the steps of decode_and_resize after its decode, on the same decoded pixels
             out[0] = np.asarray(image if image.size == (size, size) else image.resize(
                 (size, size), Image.Resampling.BILINEAR, box=square_crop_box(*image.size)), dtype=np.uint8)
-        for i, box in enumerate(_crop_boxes(*image.size)[: views - 1], start=1 - first):
+        for i, box in enumerate(_crop_boxes(*image.size)[: views - 1], start=1):
             out[i] = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box), dtype=np.uint8)
     except ImageDecodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated files and codec errors are the photo's fault
         raise ImageDecodeError(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]) from None
-    if not shared and not crops_only:
+    if not shared:
         out[0] = decode_and_resize(data, size, limits)
     return out

@@ -1,14 +1,14 @@
 """Reference views: the crops identify looks at, of the reference photos of chosen inputs, as more rows of the fit.
 
-Identify asks the classifier about the whole photo and two crops of it (fruits.views); a classifier fitted on
-whole photos only has never seen a crop of a shop shelf. With `fruits run --reference-views INPUT`, the labelled
-Training photos of INPUT (every labelled photo of it when the run has no split) are read again, cut into the same
-crops (views 1 to IDENTIFY_VIEWS - 1), mirrored with the whole photo (views_per_photo says why), run through the
-broadcast model on the executors and projected with the run's PCA there, and the classifier is fitted on pca/'s
-rows plus these (fruits.spark.classifier). They are not written to pca/: the PCA, the kNN, the map and `fruits
-evaluate` see whole photos only. A view is one more row of its photo's input and label, so under the input
-weighting the input keeps its total weight, shared by its photos and their views. Chosen by cross-validation on
-the grocery Training photos (docs/identify.md, "Reference views").
+Identify asks the classifier about the whole photo and two crops of it (fruits.views); a classifier fitted on whole
+photos only has never seen a crop of a shop shelf. With `fruits run --reference-views INPUT`, the labelled Training
+photos of INPUT (every labelled photo of it when the run has no split) are read again, cut into the same crops
+(views 1 to IDENTIFY_VIEWS - 1), mirrored with the whole photo (fruits.extract.views_per_photo says why), run
+through the broadcast model on the executors and projected with the run's PCA there, and the classifier is fitted on
+pca/'s rows plus these (fruits.spark.classifier). They are not written to pca/: the PCA, the kNN, the map and
+`fruits evaluate` see whole photos only. A view is one more row of its photo's input and label, so under the input
+weighting the input keeps its total weight, shared by its photos and their views. Chosen by cross-validation on the
+grocery Training photos (docs/identify.md, "Reference views").
 
 Cost: 2 x IDENTIFY_VIEWS - 1 more inferences per such photo, every run (an incremental run computes them again: they
 are not kept).
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd  # pandas UDF type hints are resolved from module globals
 
 from ..engines import EngineSpec, load_predictor
-from ..extract import extract_view_features
+from ..extract import extract_view_features, views_per_photo
 from ..images import ImageLimits
 from ..layout import SPLITS
 from ..pca_math import Projection
@@ -64,18 +64,6 @@ class ReferenceViews:
         return self.photos.n_input * self.views_per_photo
 
 
-def views_per_photo(views: int) -> int:
-    """Rows of the fit a reference photo brings besides its own: its `views` - 1 crops, and the mirror image of
-    the photo and of each crop.
-
-    Why the mirror images: a shelf seen in a mirror is still a shelf of that fruit, and identify is not asked to
-    look at more (the cost is the run's alone: 2.5 times the crops' inferences). On the product's run of both
-    shared sets they name the kind first for one more shop Test photo (89 of 111, 80.2% against 79.3%; top-3 98.2%
-    against 97.3%), every photo with no fruit still "not sure"; cross-validation on the grocery Training photos
-    97.1% against 97.0% (docs/identify.md, "Mirror images in the fit")."""
-    return 2 * views - 1
-
-
 def make_views_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, views: int, projection_broadcast):
     """A pandas UDF: Series of image bytes -> the PCA coordinates of the photo's views_per_photo(views) views (the
     crops, views 1..`views` - 1, then the mirrored ones), or null when the photo cannot be decoded (featurize
@@ -88,7 +76,7 @@ def make_views_udf(spec: EngineSpec, payload_broadcast, limits: ImageLimits, vie
         mean, components = projection_broadcast.value
         for contents in batches:
             result = extract_view_features(list(contents), predictor, spec.image_size, views, limits,
-                                           spec.inference_batch_size, mirrored=True)
+                                           spec.inference_batch_size)
             yield pd.Series([None if crops is None else list(((crops - mean) @ components).astype(np.float32))
                              for crops in result.features], index=contents.index)
 

@@ -78,8 +78,8 @@ class RunConfig:
     @property
     def reference_view_indices(self) -> tuple[int, ...]:
         """The index in `inputs` of each --reference-views INPUT, in the order of `inputs`."""
-        keys = [comparable_location(str(location).strip()) for location in self.inputs]
-        wanted = {comparable_location(str(location).strip()) for location in self.reference_views}
+        keys = [_location_key(location) for location in self.inputs]
+        wanted = {_location_key(location) for location in self.reference_views}
         return tuple(i for i, key in enumerate(keys) if key in wanted)
 
     @property
@@ -110,9 +110,9 @@ class RunConfig:
             raise UsageError(f"{exc} (the width of --feature-layer {self.feature_layer})") from None
         if isinstance(self.reference_views, str):
             raise TypeError("RunConfig.reference_views is a tuple of locations, not one string")
-        keys = {comparable_location(str(location).strip()) for location in self.inputs}
+        keys = {_location_key(location) for location in self.inputs}
         for location in self.reference_views:
-            if comparable_location(str(location).strip()) not in keys:
+            if _location_key(location) not in keys:
                 raise UsageError(f"--reference-views {location!r} is not one of the INPUTs ("
                                  f"{', '.join(self.inputs)}): give an INPUT of this run")
         validate_engine(self.engine)
@@ -128,6 +128,12 @@ class RunConfig:
         if self.master is not None and not self.master.strip():
             raise UsageError("empty --master: use local[*], local[N], yarn or spark://HOST:PORT")
         return self
+
+
+def _location_key(location: str) -> str:
+    """What two spellings of one INPUT share (storage.comparable_location, the key refuse_overlapping compares INPUTs
+    by), for a --reference-views to name its INPUT."""
+    return comparable_location(str(location).strip())
 
 
 def _positive(flag: str, value: Any, low: int, high: int | None) -> None:
